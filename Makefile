@@ -1,0 +1,28 @@
+# tongban — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup proto bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/tongban run scenarios/quickstart.toml
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# Regenerate the committed protobuf / gRPC code from proto/tongban/v1/*.proto.
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/tongban/v1/*.proto
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

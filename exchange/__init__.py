@@ -1,0 +1,1 @@
+"""tongban's protocol library: envelopes, headers, directory, ledger, metrics."""

@@ -1,0 +1,369 @@
+"""SQLite side of the ledger: schema, canonical encoding, connections, writer thread.
+
+Private to :mod:`exchange.ledger`, which documents the format. Nothing here knows
+the ``LedgerEntry`` class: an entry is anything with the attributes in
+``FIELD_NAMES``, so this module does not import ``exchange.ledger``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import operator
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from exchange.errors import LedgerChainError, LedgerError
+
+logger = logging.getLogger(__name__)
+
+#: The entry fields, in the order of the table's columns and of the canonical encoding.
+FIELD_NAMES: tuple[str, ...] = (
+    "at_ns",
+    "direction",
+    "message_id",
+    "payload_type",
+    "flow",
+    "sender",
+    "receiver",
+    "peer",
+    "envelope_sha256",
+    "size_bytes",
+    "expires_at_ns",
+    "outcome",
+    "reason",
+    "trace_id",
+    "request_digest",
+)
+INT_FIELDS: frozenset[str] = frozenset({"at_ns", "size_bytes", "expires_at_ns"})
+COLUMNS: tuple[str, ...] = ("seq", *FIELD_NAMES, "prev_hash", "hash")
+GENESIS_HASH = "0" * 64
+TABLE = "ledger"
+#: How long a statement waits for another connection's write lock (same file).
+BUSY_TIMEOUT_S = 30.0
+#: How often an idle writer checks whether the program is exiting without close().
+IDLE_CHECK_S = 0.5
+
+_COLUMN_DEFS = ",\n    ".join(
+    f"{name} {'INTEGER' if name in INT_FIELDS else 'TEXT'} NOT NULL" for name in FIELD_NAMES
+)
+CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+    seq INTEGER PRIMARY KEY,
+    {_COLUMN_DEFS},
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+)"""
+CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_message_id ON {TABLE} (message_id)"
+INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+SELECT_ROWS = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
+_SELECT_HEAD = f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
+
+#: entry -> tuple of its field values in FIELD_NAMES order (C speed, no copying).
+entry_values: Callable[[object], tuple[object, ...]] = operator.attrgetter(*FIELD_NAMES)
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+)
+
+
+def canonical_bytes(seq: int, values: Sequence[object]) -> bytes:
+    """The one canonical encoding of a ledger row, used by the writer and the verifier.
+
+    UTF-8 of the compact JSON array ``[seq, at_ns, direction, …, request_digest]``
+    (fields in ``FIELD_NAMES`` order, non-ASCII kept as is, control characters
+    escaped by JSON), so every field is delimited and typed: no two different rows
+    share an encoding.
+    """
+    return _ENCODER.encode([seq, *values]).encode("utf-8")
+
+
+def chain_hash(prev_hash: str, seq: int, values: Sequence[object]) -> str:
+    """``sha256(bytes.fromhex(prev_hash) || canonical_bytes(seq, values))`` as hex."""
+    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    digest.update(canonical_bytes(seq, values))
+    return digest.hexdigest()
+
+
+def is_sha256_hex(text: object) -> bool:
+    """True if ``text`` is 64 lowercase hex digits."""
+    return (
+        isinstance(text, str)
+        and len(text) == 64
+        and all(c in "0123456789abcdef" for c in text)
+    )
+
+
+def _check_columns(conn: sqlite3.Connection, path: Path) -> None:
+    found = tuple(row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})"))
+    if not found:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        raise LedgerError(
+            f"ledger {path}: no table {TABLE!r} (tables found: {', '.join(tables) or 'none'})"
+        )
+    if found != COLUMNS:
+        raise LedgerError(
+            f"ledger {path}: table {TABLE!r} has columns ({', '.join(found)}), "
+            f"expected ({', '.join(COLUMNS)})"
+        )
+
+
+def open_for_writing(path: Path) -> tuple[sqlite3.Connection, int, str]:
+    """Open (creating if needed) the ledger table in WAL mode; return conn and chain head."""
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as e:
+        raise LedgerError(f"ledger {path}: cannot open: {e}") from e
+    try:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise LedgerError(f"ledger {path}: expected journal_mode 'wal', SQLite kept {mode!r}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(CREATE_TABLE)
+        conn.execute(CREATE_INDEX)
+        conn.execute("COMMIT")
+        _check_columns(conn, path)
+        head = conn.execute(_SELECT_HEAD).fetchone()
+    except sqlite3.Error as e:
+        conn.close()
+        raise LedgerError(f"ledger {path}: cannot open: {e}") from e
+    except BaseException:
+        conn.close()
+        raise
+    if head is None:
+        return conn, 0, GENESIS_HASH
+    seq, last_hash = head
+    if not is_sha256_hex(last_hash):
+        conn.close()
+        raise LedgerChainError(
+            f"ledger {path}: last row {seq} has hash {last_hash!r}, not a SHA-256 hex digest; "
+            "the chain cannot be continued (run verify_ledger)"
+        )
+    return conn, int(seq), str(last_hash)
+
+
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    """Open an existing ledger for queries only; LedgerError names the path otherwise."""
+    if not path.is_file():
+        raise LedgerError(f"ledger {path}: no such file")
+    try:
+        conn = sqlite3.connect(
+            path.resolve().as_uri() + "?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S
+        )
+    except sqlite3.Error as e:
+        raise LedgerError(f"ledger {path}: cannot open: {e}") from e
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        _check_columns(conn, path)
+    except sqlite3.Error as e:
+        conn.close()
+        raise LedgerError(f"ledger {path}: cannot read: {e}") from e
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class ChainWriter:
+    """The background thread that hashes and commits entries in batches.
+
+    Callers hold ``_lock`` only to add to ``_pending`` (a list swapped out whole by
+    the writer), so ``append`` never waits for SQLite. The thread's target is this
+    object, not the public ``Ledger``, so a forgotten ``Ledger`` can be finalised.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        conn: sqlite3.Connection,
+        node_code: str,
+        last_seq: int,
+        last_hash: str,
+        flush_interval_s: float,
+        batch_max: int,
+    ) -> None:
+        self.path = path
+        self._conn = conn
+        self._interval_s = flush_interval_s
+        self._batch_max = batch_max
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # writer waits here
+        self._done = threading.Condition(self._lock)  # flush() waits here
+        self._pending: list[object] = []
+        self._appended = 0
+        self._committed = 0
+        self._batches = 0
+        self._last_seq = last_seq
+        self._last_hash = last_hash
+        self._flush_wanted = False
+        self._stopping = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"ledger-writer-{node_code}", daemon=False
+        )
+        self._thread.start()
+
+    # -- caller side -------------------------------------------------------------------
+
+    def append(self, entry: object) -> None:
+        """Queue one entry; raise LedgerError if the writer failed or was stopped."""
+        with self._lock:
+            if self._error is not None:
+                raise self._failure()
+            if self._stopping:
+                raise LedgerError(f"ledger {self.path}: closed, cannot append")
+            self._pending.append(entry)
+            self._appended += 1
+            waiting = len(self._pending)
+            if waiting == 1 or waiting >= self._batch_max:
+                self._work.notify()
+
+    def flush(self, timeout_s: float) -> None:
+        """Block until every entry appended before the call is committed."""
+        with self._lock:
+            target = self._appended
+            if self._committed < target and self._error is None:
+                self._flush_wanted = True
+                self._work.notify()
+                self._done.wait_for(
+                    lambda: self._committed >= target or self._error is not None, timeout_s
+                )
+            if self._error is not None:
+                raise self._failure()
+            if self._committed < target:
+                raise LedgerError(
+                    f"ledger {self.path}: flush timed out after {timeout_s:g} s with "
+                    f"{target - self._committed} of {target} entries not committed"
+                )
+
+    def stop(self, timeout_s: float) -> None:
+        """Commit what is pending, stop the thread, close its connection; raise on failure."""
+        self.request_stop()
+        self._thread.join(timeout_s)
+        with self._lock:
+            if self._thread.is_alive():
+                raise LedgerError(
+                    f"ledger {self.path}: writer did not stop within {timeout_s:g} s "
+                    f"({self._appended - self._committed} entries not committed)"
+                )
+            if self._error is not None:
+                raise self._failure()
+
+    def request_stop(self) -> None:
+        """Ask the thread to commit what is pending and exit, without waiting."""
+        with self._lock:
+            self._stopping = True
+            self._work.notify()
+
+    def counters(self) -> tuple[int, int, int, int, str]:
+        """(appended, committed, batches, last_seq, last_hash), read consistently."""
+        with self._lock:
+            return (
+                self._appended,
+                self._committed,
+                self._batches,
+                self._last_seq,
+                self._last_hash,
+            )
+
+    def _failure(self) -> LedgerError:
+        err = self._error
+        lost = self._appended - self._committed
+        failure = LedgerError(
+            f"ledger {self.path}: writer failed and stopped: {type(err).__name__}: {err} "
+            f"({lost} {'entry' if lost == 1 else 'entries'} not committed)"
+        )
+        failure.__cause__ = err
+        return failure
+
+    # -- writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch, stopping = self._next_batch()
+                if batch:
+                    self._write(batch)
+                if stopping:
+                    return
+        except BaseException as e:  # noqa: BLE001 - recorded, raised to the next caller
+            logger.error("ledger %s: writer failed: %r", self.path, e)
+            with self._lock:
+                self._error = e
+                self._done.notify_all()
+        finally:
+            self._conn.close()
+
+    def _next_batch(self) -> tuple[list[object], bool]:
+        """Wait until a batch is due, then take everything pending (lock released after).
+
+        Due means: stop or flush requested, ``batch_max`` waiting, or the oldest
+        pending entry has waited ``flush_interval``. Waits are bounded so the thread
+        notices when the program exits without ``close()``.
+        """
+        with self._lock:
+            deadline: float | None = None
+            while not (
+                self._stopping or self._flush_wanted or len(self._pending) >= self._batch_max
+            ):
+                if self._pending:
+                    if deadline is None:
+                        deadline = time.monotonic() + self._interval_s
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    timeout = min(remaining, IDLE_CHECK_S)
+                else:
+                    timeout = IDLE_CHECK_S
+                if not self._work.wait(timeout) and not threading.main_thread().is_alive():
+                    logger.warning("ledger %s: program exiting without close()", self.path)
+                    self._stopping = True
+            batch, self._pending = self._pending, []
+            self._flush_wanted = False
+            return batch, self._stopping
+
+    def _write(self, batch: list[object]) -> None:
+        for start in range(0, len(batch), self._batch_max):
+            chunk = batch[start : start + self._batch_max]
+            seq, prev = self._last_seq, self._last_hash
+            rows = []
+            for entry in chunk:
+                seq += 1
+                values = entry_values(entry)
+                digest = chain_hash(prev, seq, values)
+                rows.append((seq, *values, prev, digest))
+                prev = digest
+            self._insert(rows)
+            with self._lock:
+                self._last_seq, self._last_hash = seq, prev
+                self._committed += len(chunk)
+                self._batches += 1
+                self._done.notify_all()
+
+    def _insert(self, rows: list[tuple[object, ...]]) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            head = conn.execute(_SELECT_HEAD).fetchone() or (0, GENESIS_HASH)
+            if tuple(head) != (self._last_seq, self._last_hash):
+                raise LedgerChainError(
+                    f"ledger {self.path}: another writer changed the table: last row is "
+                    f"{head[0]} with hash {head[1]}, expected {self._last_seq} with hash "
+                    f"{self._last_hash} (only one Ledger may write a file)"
+                )
+            conn.executemany(INSERT, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error as e:
+                    logger.error("ledger %s: rollback failed: %r", self.path, e)
+            raise

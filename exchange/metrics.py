@@ -1,0 +1,92 @@
+"""Latency and outcome accounting: HdrHistograms that merge across processes.
+
+Percentiles are always read from a merged histogram, never averaged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["FlowStats", "new_histogram"]
+
+#: 1 µs to 10 minutes at 3 significant digits.
+_LOWEST_US, _HIGHEST_US, _DIGITS = 1, 600_000_000, 3
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
+
+
+@dataclass
+class FlowStats:
+    """Counts by outcome and a latency histogram (µs) for one flow."""
+
+    flow: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    results: Counter[str] = field(default_factory=Counter)
+    latency_us: HdrHistogram = field(default_factory=new_histogram)
+
+    def record(self, outcome: str, latency_us: int, result: str = "") -> None:
+        self.outcomes[outcome] += 1
+        if result:
+            self.results[result] += 1
+        if outcome == "ok":
+            self.latency_us.record_value(min(max(latency_us, _LOWEST_US), _HIGHEST_US))
+
+    @property
+    def count(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def ok(self) -> int:
+        return self.outcomes.get("ok", 0)
+
+    def failed_by_reason(self) -> dict[str, int]:
+        return {k: v for k, v in sorted(self.outcomes.items()) if k != "ok"}
+
+    def merge(self, other: FlowStats) -> None:
+        self.outcomes.update(other.outcomes)
+        self.results.update(other.results)
+        self.latency_us.add(other.latency_us)
+
+    def percentile_ms(self, p: float) -> float:
+        if self.latency_us.get_total_count() == 0:
+            return 0.0
+        return round(self.latency_us.get_value_at_percentile(p) / 1000.0, 3)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "outcomes": dict(self.outcomes),
+            "results": dict(self.results),
+            "histogram": self.latency_us.encode().decode("ascii") if self.latency_us.get_total_count() else "",
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> FlowStats:
+        s = cls(flow=doc["flow"], outcomes=Counter(doc["outcomes"]), results=Counter(doc.get("results", {})))
+        if doc.get("histogram"):
+            s.latency_us.add(HdrHistogram.decode(doc["histogram"]))
+        return s
+
+    def summary(self, duration_s: float) -> dict[str, Any]:
+        """The report.json shape of one flow."""
+        h = self.latency_us
+        return {
+            "count": self.count,
+            "ok": self.ok,
+            "failed_by_reason": self.failed_by_reason(),
+            "results": dict(sorted(self.results.items())),
+            "throughput_per_s": round(self.ok / duration_s, 2) if duration_s > 0 else 0.0,
+            "latency_ms": {
+                "p50": self.percentile_ms(50),
+                "p90": self.percentile_ms(90),
+                "p99": self.percentile_ms(99),
+                "p999": self.percentile_ms(99.9),
+                "max": round(h.get_max_value() / 1000.0, 3) if h.get_total_count() else 0.0,
+            },
+        }

@@ -1,0 +1,81 @@
+"""The one place where tongban errors become gRPC status codes, and back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from exchange import errors as E
+
+__all__ = ["REASON_KEY", "ErrorInterceptor", "error_from_rpc", "status_of"]
+
+#: Trailing metadata key carrying the stable reason code of a refusal.
+REASON_KEY = "tongban-reason"
+
+_STATUS: tuple[tuple[type[E.TongbanError], grpc.StatusCode], ...] = (
+    (E.MessageTooLargeError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (E.EnvelopeError, grpc.StatusCode.INVALID_ARGUMENT),
+    (E.ReceiverMismatchError, grpc.StatusCode.INVALID_ARGUMENT),
+    (E.DirectoryError, grpc.StatusCode.FAILED_PRECONDITION),
+    (E.TrustError, grpc.StatusCode.UNAUTHENTICATED),
+    (E.FreshnessError, grpc.StatusCode.UNAUTHENTICATED),
+    (E.BindingError, grpc.StatusCode.UNAUTHENTICATED),
+    (E.ReplayError, grpc.StatusCode.ALREADY_EXISTS),
+    (E.AccessDeniedError, grpc.StatusCode.PERMISSION_DENIED),
+    (E.RoutingError, grpc.StatusCode.NOT_FOUND),
+    (E.PeerUnavailableError, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_of(error: E.TongbanError) -> grpc.StatusCode:
+    """The gRPC status a client sees for ``error``."""
+    if isinstance(error, E.RemoteError):
+        return grpc.StatusCode[error.status]
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return grpc.StatusCode.INTERNAL
+
+
+def error_from_rpc(e: grpc.aio.AioRpcError, *, hop: str) -> E.TongbanError:
+    """Translate a failed call to ``hop`` into a tongban error (client side)."""
+    code = e.code()
+    reason = ""
+    for key, value in e.trailing_metadata() or ():
+        if key == REASON_KEY:
+            reason = value if isinstance(value, str) else value.decode()
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reason:
+        what = "timed out" if code == grpc.StatusCode.DEADLINE_EXCEEDED else "unavailable"
+        return E.PeerUnavailableError(f"{hop} {what}: {e.details()}")
+    return E.RemoteError(f"{hop} refused: {e.details()}", status=code.name, code=reason or code.name.lower())
+
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Turns a TongbanError raised by a unary handler into its status and reason."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner: Handler = handler.unary_unary
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await inner(request, context)
+            except E.TongbanError as e:
+                await context.abort(status_of(e), str(e), trailing_metadata=((REASON_KEY, e.code),))
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

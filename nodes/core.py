@@ -1,0 +1,126 @@
+"""What hub and provinces share: identity, trust, directory, replay window, ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from exchange.directory import DirectoryView, verify_directory
+from exchange.dsse import DsseEnvelope
+from exchange.errors import DirectoryError, TongbanError
+from exchange.ledger import Ledger, LedgerEntry, load_unexpired_message_ids
+from exchange.opener import Opened, open_envelope, peek_header
+from exchange.payloads import PayloadKind, spec_of
+from exchange.replay import ReplayWindow
+from exchange.trust import TrustStore
+from certs.pki import NodeCredentials, load_node_credentials
+from nodes._grpc import channel_credentials, server_credentials
+from tongban.v1 import envelope_pb2, header_pb2
+
+import grpc
+
+__all__ = ["Clock", "NodeCore"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+
+
+class NodeCore:
+    """Identity, trust and bookkeeping of one node; no sockets of its own."""
+
+    def __init__(self, *, code: str, pki_dir: Path, data_dir: Path, clock: Clock = time.time_ns) -> None:
+        self.code = code
+        self.clock = clock
+        self.creds: NodeCredentials = load_node_credentials(pki_dir, code)
+        self.trust = TrustStore(self._root())
+        self.db_path = data_dir / f"{code}.sqlite"
+        self.ledger = Ledger(self.db_path, node_code=code)
+        self.replay = ReplayWindow(load_unexpired_message_ids(self.db_path, now_ns=clock()))
+        self.directory: DirectoryView | None = None
+        self.signer = self.creds.sign_signer
+
+    def _root(self):  # type: ignore[no-untyped-def]
+        from cryptography import x509
+
+        return x509.load_pem_x509_certificate(self.creds.root_pem)
+
+    # -- credentials -------------------------------------------------------
+    def server_creds(self) -> grpc.ServerCredentials:
+        c = self.creds
+        return server_credentials(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem, root_pem=c.root_pem)
+
+    def channel_creds(self) -> grpc.ChannelCredentials:
+        c = self.creds
+        return channel_credentials(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem, root_pem=c.root_pem)
+
+    # -- directory ---------------------------------------------------------
+    def accept_directory(self, envelope: DsseEnvelope) -> DirectoryView:
+        """Verify and install a directory if it is newer than ours."""
+        current = self.directory.version if self.directory else 0
+        view = verify_directory(envelope, self.trust, now_ns=self.clock(), min_version=current)
+        self.directory = view
+        return view
+
+    def current_directory(self) -> DirectoryView:
+        d = self.directory
+        if d is None:
+            raise DirectoryError(f"node {self.code} has no directory yet: expected one from the hub")
+        now = self.clock()
+        if now > d.valid_until_ns:
+            raise DirectoryError(
+                f"node {self.code} holds directory v{d.version}, valid until "
+                f"{d.pb.valid_until.ToJsonString()}: expected a directory in force"
+            )
+        return d
+
+    # -- opening and recording ---------------------------------------------
+    def open(self, pb: envelope_pb2.Envelope, *, expect: PayloadKind, relay: bool = False,
+             replay: bool = True) -> Opened:
+        return open_envelope(
+            DsseEnvelope.from_pb(pb), directory=self.current_directory(), trust=self.trust, me=self.code,
+            now_ns=self.clock(), expect=expect, replay=self.replay if replay else None, relay=relay,
+            size_bytes=pb.ByteSize(),
+        )
+
+    def record(
+        self,
+        direction: str,
+        pb: envelope_pb2.Envelope,
+        *,
+        peer: str,
+        header: header_pb2.Header | None = None,
+        error: TongbanError | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        """Append one ledger row for an envelope sent, received, forwarded or rejected."""
+        raw = pb.SerializeToString()
+        if header is None:
+            header = peek_header(DsseEnvelope.from_pb(pb)) or header_pb2.Header()
+        try:
+            flow = spec_of(pb.payload_type).flow
+        except TongbanError:
+            flow = ""
+        self.ledger.append(LedgerEntry(
+            at_ns=self.clock(),
+            direction=direction,
+            message_id=header.message_id,
+            payload_type=pb.payload_type if flow else "",
+            flow=flow,
+            sender=header.sender,
+            receiver=header.receiver,
+            peer=peer,
+            envelope_sha256=hashlib.sha256(raw).hexdigest(),
+            size_bytes=len(raw),
+            expires_at_ns=header.expires_at.ToNanoseconds() if header.HasField("expires_at") else 0,
+            outcome=error.code if error is not None else outcome,
+            reason=str(error) if error is not None else "",
+            trace_id=header.trace_id,
+            request_digest=header.request_digest.hex(),
+        ))
+
+    def close(self) -> None:
+        self.ledger.close()

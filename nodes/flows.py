@@ -1,0 +1,130 @@
+"""What a province answers for each flow, and how the asker checks the answer.
+
+The answering side turns a verified request into a response payload; the asking
+side checks the flow-specific content of a verified response (for ecert.fetch:
+the certificate's own signature by the issuing authority, holder, type, state).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from exchange import payloads
+from exchange.directory import DirectoryView
+from exchange.dsse import DsseEnvelope, seal
+from exchange.errors import BindingError, MalformedError, PayloadTypeError, SignatureError
+from exchange.keys import Signer, verify_signature
+from exchange.opener import Opened
+from exchange.trust import TrustStore
+from nodes.store import CertRecord, ProvinceStore
+from tongban.v1 import ecert_pb2, header_pb2, identity_pb2
+
+__all__ = ["Answerer", "FlowResult", "check_answer", "ecert_from_record"]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowResult:
+    """Flow-level result at the asking side."""
+
+    result: str
+    identifier: str = ""
+
+
+def ecert_from_record(rec: CertRecord, *, issuer_node: str, signed_at_ns: int) -> ecert_pb2.ECertificate:
+    import json
+
+    cert = ecert_pb2.ECertificate(
+        identifier=rec.identifier, type_code=rec.type_code, type_name=rec.type_name,
+        holder_code=rec.holder_code, holder_code_type=rec.holder_code_type, holder_name=rec.holder_name,
+        issuer_code=rec.issuer_code, issuer_name=rec.issuer_name, issuer_node=issuer_node,
+        issue_date=rec.issue_date, valid_from=rec.valid_from, valid_to=rec.valid_to or "",
+        state=rec.state, operate_type=rec.operate_type, associated_id=rec.associated_id or "",
+        area_code=rec.area_code,
+        fields={str(k): str(v) for k, v in json.loads(rec.fields_json or "{}").items()},
+    )
+    cert.signed_at.FromNanoseconds(signed_at_ns)
+    return cert
+
+
+class Answerer:
+    """Answers verified requests from a province's store."""
+
+    def __init__(self, *, code: str, store: ProvinceStore, issuer: Signer, cache_size: int = 4096) -> None:
+        self.code = code
+        self.store = store
+        self.issuer = issuer
+        self._cache_size = cache_size
+        self._sealed_env: OrderedDict[str, DsseEnvelope] = OrderedDict()
+
+    def answer(self, opened: Opened, response_header: header_pb2.Header, *, now_ns: int) -> tuple[str, Message]:
+        """(response media type, response payload) for a verified request."""
+        flow = opened.spec.flow
+        subject = opened.header.subject
+        if flow == "identity.verify":
+            req = opened.message
+            assert isinstance(req, identity_pb2.IdentityVerifyRequest)
+            person = self.store.person(subject.holder_id)
+            match = (
+                person is not None and person.name == req.name
+                and (not req.photo_sha256 or req.photo_sha256 == person.photo_sha256)
+            )
+            result = identity_pb2.VERIFY_RESULT_MATCH if match else identity_pb2.VERIFY_RESULT_NO_MATCH
+            return payloads.IDENTITY_RESPONSE, identity_pb2.IdentityVerifyResponse(
+                header=response_header, result=result)
+        if flow == "ecert.fetch":
+            req = opened.message
+            assert isinstance(req, ecert_pb2.EcertFetchRequest)
+            rec = (self.store.certificate_by_id(req.identifier) if req.identifier
+                   else self.store.certificate(subject.holder_id, subject.cert_type))
+            if rec is None or rec.holder_code != subject.holder_id or rec.type_code != subject.cert_type:
+                return payloads.ECERT_RESPONSE, ecert_pb2.EcertFetchResponse(
+                    header=response_header, status=ecert_pb2.FETCH_STATUS_NOT_FOUND,
+                    detail=f"{self.code} holds no certificate of type {subject.cert_type} for this holder")
+            env = self._sealed_cert(rec, now_ns)
+            return payloads.ECERT_RESPONSE, ecert_pb2.EcertFetchResponse(
+                header=response_header, status=ecert_pb2.FETCH_STATUS_OK, certificate=env.to_pb())
+        raise PayloadTypeError(f"node {self.code} serves identity.verify and ecert.fetch, found {flow}")
+
+    def _sealed_cert(self, rec: CertRecord, now_ns: int) -> DsseEnvelope:
+        """The certificate signed by the issuing authority (出证), cached per identifier."""
+        env = self._sealed_env.get(rec.identifier)
+        if env is None:
+            cert = ecert_from_record(rec, issuer_node=self.code, signed_at_ns=now_ns)
+            env = seal(payloads.ECERT, cert.SerializeToString(), self.issuer)
+            if len(self._sealed_env) >= self._cache_size:
+                self._sealed_env.popitem(last=False)
+            self._sealed_env[rec.identifier] = env
+        return env
+
+
+def check_answer(opened: Opened, *, request_subject: header_pb2.Subject, directory: DirectoryView,
+                 trust: TrustStore, now_ns: int) -> FlowResult:
+    """Flow-specific checks of a verified response at the asking province."""
+    msg = opened.message
+    if isinstance(msg, identity_pb2.IdentityVerifyResponse):
+        return FlowResult("match" if msg.result == identity_pb2.VERIFY_RESULT_MATCH else "no_match")
+    if isinstance(msg, ecert_pb2.EcertFetchResponse):
+        if msg.status != ecert_pb2.FETCH_STATUS_OK:
+            return FlowResult("not_found")
+        env = DsseEnvelope.from_pb(msg.certificate)
+        if env.payload_type != payloads.ECERT or len(env.signatures) != 1:
+            raise SignatureError(
+                f"certificate from {opened.header.sender}: expected one signature over a {payloads.ECERT}, "
+                f"found {len(env.signatures)} over {env.payload_type[:80]!r}")
+        cert = payloads.parse_payload(env.payload_type, env.payload)
+        assert isinstance(cert, ecert_pb2.ECertificate)
+        if cert.issuer_node != opened.header.sender:
+            raise BindingError(f"certificate issued by {cert.issuer_node}, but answered by {opened.header.sender}")
+        sig = env.signatures[0]
+        key = directory.issuer_key(trust, node=cert.issuer_node, keyid=sig.keyid, now_ns=now_ns)
+        verify_signature(key.public_key, sig.sig, env.pae(),
+                         what=f"certificate {cert.identifier} by the issuing authority of {cert.issuer_node}")
+        if cert.holder_code != request_subject.holder_id or cert.type_code != request_subject.cert_type:
+            raise BindingError(
+                f"certificate for holder/type {cert.holder_code[:6]}…/{cert.type_code}, expected "
+                f"{request_subject.holder_id[:6]}…/{request_subject.cert_type}")
+        return FlowResult("ok" if cert.state == "01" else f"state_{cert.state}", cert.identifier)
+    raise MalformedError(f"unexpected response message {type(msg).__name__}")

@@ -1,0 +1,204 @@
+"""The national hub (node 000000): directory, routing, access control, accounting.
+
+The hub routes envelopes generically (X-Road style): it reads the header, checks
+the sender's signature, the mTLS peer and the access rule, and forwards the
+envelope untouched, so the receiver verifies the original sender end to end and
+the hub can forge neither side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from certs.pki import HUB_CODE, load_pki_manifest, load_node_credentials
+from exchange.directory import DirectoryContent, MemberInfo, build_directory, seal_directory
+from exchange.opener import check_binding
+from exchange.errors import ConfigError, PeerIdentityError, RoutingError, TongbanError
+from exchange.geo import division_routes, province
+from exchange.keys import key_id
+from nodes._grpc import build_server, open_channel, peer_code
+from nodes._status import error_from_rpc
+from nodes.core import Clock, NodeCore
+from tongban.v1 import directory_pb2, services_pb2, services_pb2_grpc
+
+__all__ = ["DEFAULT_ACCESS_RULES", "HubNode"]
+
+log = logging.getLogger(__name__)
+
+#: Every province may verify identities and fetch every catalogued type.
+DEFAULT_ACCESS_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("*", "identity.verify", ()),
+    ("*", "ecert.fetch", ("*",)),
+)
+
+
+def _der(cert: Any) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return bytes(cert.public_bytes(Encoding.DER))
+
+
+class HubNode(services_pb2_grpc.HubServiceServicer):
+    """Serves HubService; one instance per hub process."""
+
+    def __init__(
+        self,
+        *,
+        pki_dir: Path,
+        data_dir: Path,
+        clock: Clock = time.time_ns,
+        access_rules: tuple[tuple[str, str, tuple[str, ...]], ...] = DEFAULT_ACCESS_RULES,
+        directory_validity_s: int = 86_400,
+        forward_timeout_s: float = 10.0,
+    ) -> None:
+        self.core = NodeCore(code=HUB_CODE, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
+        self.pki_dir = pki_dir
+        self.access_rules = access_rules
+        self.validity_s = directory_validity_s
+        self.forward_timeout_s = forward_timeout_s
+        self.codes = [c for c in load_pki_manifest(pki_dir)["codes"] if c != HUB_CODE]
+        self.members = {HUB_CODE: self._member(HUB_CODE, "国家政务服务平台", directory_pb2.MEMBER_KIND_HUB)}
+        for code in self.codes:
+            self.members[code] = self._member(code, province(code).name_zh, directory_pb2.MEMBER_KIND_PROVINCE)
+        self.catalogue = self._catalogue(data_dir)
+        self.revocations: list[tuple[str, int, str]] = []
+        self.version = 0
+        self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, services_pb2_grpc.NodeServiceStub]] = {}
+        self.server: grpc.aio.Server | None = None
+        self.publish()
+
+    # -- directory ---------------------------------------------------------
+    def _member(self, code: str, name: str, kind: int) -> MemberInfo:
+        creds = self.core.creds if code == HUB_CODE else load_node_credentials(self.pki_dir, code)
+        return MemberInfo(
+            code=code, name=name, kind=kind, endpoint="",
+            intermediate_der=_der(creds.intermediate_cert),
+            signing_keys=((key_id(creds.sign_cert.public_key()), _der(creds.sign_cert)),),  # type: ignore[arg-type]
+            issuer_der=_der(creds.issuer_cert) if creds.issuer_cert is not None else b"",
+        )
+
+    def _catalogue(self, data_dir: Path) -> list[tuple[str, str, list[str]]]:
+        path = data_dir / "world.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path}: expected the world manifest (run `tongban world generate`): {e}") from e
+        issuers = [c for c in manifest["codes"] if c in self.members]
+        return [(t["code"], t["name"], issuers) for t in manifest["cert_types"]]
+
+    def publish(self) -> int:
+        """Sign and install a new directory version; returns it."""
+        self.version += 1
+        content = DirectoryContent(
+            version=self.version, hub=HUB_CODE, members=list(self.members.values()),
+            catalogue=self.catalogue, division_routes=division_routes(),
+            access_rules=self.access_rules, revocations=self.revocations,
+        )
+        pb = build_directory(content, now_ns=self.core.clock(), validity_s=self.validity_s)
+        self.core.accept_directory(seal_directory(pb, self.core.signer))
+        return self.version
+
+    def revoke(self, keyid: str, *, reason: str) -> int:
+        """Revoke a signing key from now on; publishes a new directory version."""
+        self.revocations.append((keyid, self.core.clock(), reason))
+        return self.publish()
+
+    def set_access_rules(self, rules: tuple[tuple[str, str, tuple[str, ...]], ...]) -> int:
+        self.access_rules = rules
+        return self.publish()
+
+    # -- server ------------------------------------------------------------
+    async def start(self, listen: str) -> int:
+        server, port, health = build_server(
+            creds=self.core.server_creds(), listen=listen,
+            services=[(services_pb2_grpc.add_HubServiceServicer_to_server, self, "tongban.v1.HubService")],
+        )
+        await server.start()
+        self.server = server
+        log.info("hub listening on port %d", port)
+        return port
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        if self.server is not None:
+            await self.server.stop(grace_s)
+        for channel, _ in self._channels.values():
+            await channel.close()
+        self.core.close()
+
+    def _stub(self, code: str) -> services_pb2_grpc.NodeServiceStub:
+        endpoint = self.core.current_directory().endpoint(code)
+        hit = self._channels.get((code, endpoint))
+        if hit is None:
+            channel = open_channel(endpoint, self.core.channel_creds(), peer=code)
+            hit = (channel, services_pb2_grpc.NodeServiceStub(channel))
+            self._channels[(code, endpoint)] = hit
+        return hit[1]
+
+    # -- RPCs --------------------------------------------------------------
+    async def GetDirectory(self, request: services_pb2.GetDirectoryRequest,
+                           context: grpc.aio.ServicerContext) -> services_pb2.GetDirectoryResponse:
+        return services_pb2.GetDirectoryResponse(directory=self.core.current_directory().envelope.to_pb())
+
+    async def Register(self, request: services_pb2.RegisterRequest,
+                       context: grpc.aio.ServicerContext) -> services_pb2.RegisterResponse:
+        core, env, peer = self.core, request.envelope, peer_code(context)
+        try:
+            opened = core.open(env, expect="request")
+            if opened.spec.flow != "registration":
+                raise RoutingError(f"Register expects a registration, found a {opened.spec.flow} payload")
+            if opened.header.sender != peer:
+                raise PeerIdentityError(f"registration signed by {opened.header.sender}, but the TLS peer is {peer!r}")
+        except TongbanError as e:
+            core.record("rejected", env, peer=peer, error=e)
+            raise
+        core.record("received", env, peer=peer, header=opened.header)
+        endpoint = opened.message.endpoint  # type: ignore[attr-defined]
+        sender = opened.header.sender
+        old = self.members[sender]
+        self.members[sender] = MemberInfo(**{**old.__dict__, "endpoint": endpoint})
+        self.publish()
+        log.info("node %s registered at %s (directory v%d)", sender, endpoint, self.version)
+        return services_pb2.RegisterResponse(directory=core.current_directory().envelope.to_pb())
+
+    async def Exchange(self, request: services_pb2.ExchangeRequest,
+                       context: grpc.aio.ServicerContext) -> services_pb2.ExchangeResponse:
+        core, env, peer = self.core, request.envelope, peer_code(context)
+        try:
+            opened = core.open(env, expect="request", relay=True)
+            header = opened.header
+            if header.sender != peer:
+                raise PeerIdentityError(
+                    f"envelope signed by {header.sender}, but the TLS peer is {peer!r}: expected the sender itself"
+                )
+            core.current_directory().check_access(
+                sender=header.sender, flow=opened.spec.flow, cert_type=header.subject.cert_type)
+            target = opened.receiver
+            if target == HUB_CODE:
+                raise RoutingError(f"{opened.spec.flow} requests are served by provinces, not by the hub {HUB_CODE}")
+            stub = self._stub(target)
+        except TongbanError as e:
+            core.record("rejected", env, peer=peer, error=e)
+            raise
+        core.record("received", env, peer=peer, header=header)
+        core.record("forwarded", env, peer=target, header=header)
+        try:
+            reply = await stub.Handle(services_pb2.HandleRequest(envelope=env), timeout=self.forward_timeout_s)
+        except grpc.aio.AioRpcError as rpc_error:
+            err = error_from_rpc(rpc_error, hop=f"node {target}")
+            core.record("rejected", env, peer=target, header=header, error=err)
+            raise err from None
+        try:
+            resp = core.open(reply.envelope, expect="response", relay=True)
+            check_binding(resp.header, request=opened.envelope, requester=header.sender, responder=target)
+        except TongbanError as e:
+            core.record("rejected", reply.envelope, peer=target, error=e)
+            raise
+        core.record("received", reply.envelope, peer=target, header=resp.header)
+        core.record("forwarded", reply.envelope, peer=header.sender, header=resp.header)
+        return services_pb2.ExchangeResponse(envelope=reply.envelope)

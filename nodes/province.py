@@ -1,0 +1,238 @@
+"""A provincial node: answers the exchange (NodeService) and originates flows for
+its own service windows (WindowService).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import grpc
+
+from certs.pki import HUB_CODE
+from exchange import payloads
+from exchange.dsse import DsseEnvelope, seal
+from exchange.errors import HeaderError, PeerIdentityError, PeerUnavailableError, TongbanError
+from exchange.header import check_header_shape, make_header
+from exchange.opener import check_binding
+from nodes._grpc import build_server, open_channel, peer_code
+from nodes._status import error_from_rpc
+from nodes.core import Clock, NodeCore
+from nodes.flows import Answerer, check_answer
+from nodes.store import ProvinceStore
+from tongban.v1 import directory_pb2, ecert_pb2, envelope_pb2, identity_pb2, services_pb2, services_pb2_grpc
+
+__all__ = ["WINDOW_CLIENT", "ProvinceNode"]
+
+log = logging.getLogger(__name__)
+
+#: Common name of the client certificate that service windows (and the load
+#: generator standing in for them) present to WindowService.
+WINDOW_CLIENT = "window"
+
+
+class _NodeServicer(services_pb2_grpc.NodeServiceServicer):
+    def __init__(self, node: ProvinceNode) -> None:
+        self.node = node
+
+    async def Handle(self, request: services_pb2.HandleRequest,
+                     context: grpc.aio.ServicerContext) -> services_pb2.HandleResponse:
+        return await self.node.handle(request.envelope, peer_code(context))
+
+
+class _WindowServicer(services_pb2_grpc.WindowServiceServicer):
+    def __init__(self, node: ProvinceNode) -> None:
+        self.node = node
+
+    async def Submit(self, request: services_pb2.SubmitRequest,
+                     context: grpc.aio.ServicerContext) -> services_pb2.SubmitResponse:
+        peer = peer_code(context)
+        if peer != WINDOW_CLIENT:
+            raise PeerIdentityError(f"WindowService serves the client {WINDOW_CLIENT!r}, found TLS peer {peer!r}")
+        return await self.node.submit(request)
+
+
+class ProvinceNode:
+    """One province: its store, its identity, its servers and its hub channel."""
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        pki_dir: Path,
+        data_dir: Path,
+        hub: str,
+        clock: Clock = time.time_ns,
+        request_timeout_s: float = 10.0,
+        message_lifetime_ms: int = 30_000,
+        directory_refresh_s: float = 5.0,
+    ) -> None:
+        self.code = code
+        self.core = NodeCore(code=code, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
+        issuer = self.core.creds.issuer_signer
+        if issuer is None:
+            raise TongbanError(f"node {code} has no e-certificate issuing authority key in {pki_dir}")
+        self.store = ProvinceStore(data_dir / f"{code}.sqlite", code=code)
+        self.answerer = Answerer(code=code, store=self.store, issuer=issuer)
+        self.hub_target = hub
+        self.request_timeout_s = request_timeout_s
+        self.lifetime_ms = message_lifetime_ms
+        self.refresh_s = directory_refresh_s
+        self.server: grpc.aio.Server | None = None
+        self.endpoint = ""
+        self._hub_channel: grpc.aio.Channel | None = None
+        self._hub: services_pb2_grpc.HubServiceStub | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
+        """Serve, register with the hub, and keep the directory fresh."""
+        server, port, _ = build_server(
+            creds=self.core.server_creds(), listen=listen,
+            services=[
+                (services_pb2_grpc.add_NodeServiceServicer_to_server, _NodeServicer(self), "tongban.v1.NodeService"),
+                (services_pb2_grpc.add_WindowServiceServicer_to_server, _WindowServicer(self),
+                 "tongban.v1.WindowService"),
+            ],
+        )
+        await server.start()
+        self.server = server
+        host = advertise_host or listen.rsplit(":", 1)[0]
+        self.endpoint = f"{host}:{port}"
+        self._hub_channel = open_channel(self.hub_target, self.core.channel_creds(), peer=HUB_CODE)
+        self._hub = services_pb2_grpc.HubServiceStub(self._hub_channel)
+        await self.register()
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
+        return port
+
+    async def register(self, timeout_s: float = 30.0) -> None:
+        """Announce our endpoint; waits for the hub to be ready (bounded)."""
+        assert self._hub is not None
+        header = make_header(sender=self.code, receiver=HUB_CODE, now_ns=self.core.clock(),
+                             lifetime_ms=self.lifetime_ms, purpose="register node endpoint")
+        reg = directory_pb2.Registration(header=header, endpoint=self.endpoint)
+        env = seal(payloads.REGISTRATION, reg.SerializeToString(), self.core.signer).to_pb()
+        self.core.record("sent", env, peer=HUB_CODE, header=header)
+        try:
+            reply = await self._hub.Register(services_pb2.RegisterRequest(envelope=env),
+                                             timeout=timeout_s, wait_for_ready=True)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e, hop=f"hub at {self.hub_target}") from None
+        self.core.accept_directory(DsseEnvelope.from_pb(reply.directory))
+
+    async def refresh_directory(self) -> int:
+        """Fetch the hub's directory now; returns the version we hold."""
+        assert self._hub is not None
+        current = self.core.directory.version if self.core.directory else 0
+        try:
+            reply = await self._hub.GetDirectory(services_pb2.GetDirectoryRequest(known_version=current),
+                                                 timeout=self.request_timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e, hop=f"hub at {self.hub_target}") from None
+        env = DsseEnvelope.from_pb(reply.directory)
+        if env != (self.core.directory.envelope if self.core.directory else None):
+            self.core.accept_directory(env)
+        return self.core.current_directory().version
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                await self.refresh_directory()
+            except TongbanError as e:
+                log.warning("node %s: directory refresh failed: %s", self.code, e)
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        if self.server is not None:
+            await self.server.stop(grace_s)
+        if self._hub_channel is not None:
+            await self._hub_channel.close()
+        self.store.close()
+        self.core.close()
+
+    # -- answering ---------------------------------------------------------
+    async def handle(self, env: envelope_pb2.Envelope, peer: str) -> services_pb2.HandleResponse:
+        core = self.core
+        try:
+            opened = core.open(env, expect="request")
+            if peer not in (HUB_CODE, opened.header.sender):
+                raise PeerIdentityError(
+                    f"request from {opened.header.sender} arrived from TLS peer {peer!r}: expected the hub or the sender")
+        except TongbanError as e:
+            core.record("rejected", env, peer=peer, error=e)
+            raise
+        core.record("received", env, peer=peer, header=opened.header)
+        req_h = opened.header
+        now = core.clock()
+        header = make_header(sender=self.code, receiver=req_h.sender, now_ns=now, lifetime_ms=self.lifetime_ms,
+                             trace_id=req_h.trace_id, request_digest=opened.envelope.digest(),
+                             holder_id=req_h.subject.holder_id, cert_type=req_h.subject.cert_type)
+        media, message = self.answerer.answer(opened, header, now_ns=now)
+        out = seal(media, message.SerializeToString(), core.signer).to_pb()
+        core.record("sent", out, peer=peer, header=header)
+        return services_pb2.HandleResponse(envelope=out)
+
+    # -- originating -------------------------------------------------------
+    def _request(self, req: services_pb2.SubmitRequest) -> tuple[DsseEnvelope, str]:
+        media = payloads.request_type_of(req.flow)
+        header = make_header(sender=self.code, receiver=req.receiver, now_ns=self.core.clock(),
+                             lifetime_ms=self.lifetime_ms, purpose=req.purpose, audit=req.audit,
+                             trace_id=req.trace_id, holder_id=req.subject.holder_id,
+                             cert_type=req.subject.cert_type)
+        check_header_shape(header, is_request=True)
+        if req.flow == "identity.verify":
+            body = identity_pb2.IdentityVerifyRequest(header=header, name=req.name, photo_sha256=req.photo_sha256)
+        elif req.flow == "ecert.fetch":
+            if not req.subject.cert_type:
+                raise HeaderError("ecert.fetch: expected subject.cert_type, found an empty string")
+            body = ecert_pb2.EcertFetchRequest(header=header)
+        else:
+            raise HeaderError(f"flow {req.flow!r} cannot be submitted at a window")
+        directory = self.core.current_directory()
+        receiver = req.receiver or directory.route_subject(req.subject.holder_id, req.subject.cert_type)
+        return seal(media, body.SerializeToString(), self.core.signer), receiver
+
+    async def submit(self, req: services_pb2.SubmitRequest) -> services_pb2.SubmitResponse:
+        """Seal a request, send it through the hub, verify the answer end to end."""
+        assert self._hub is not None
+        core = self.core
+        env, receiver = self._request(req)
+        pb = env.to_pb()
+        header = payloads.parse_routed(env.payload_type, env.payload).header
+        core.record("sent", pb, peer=HUB_CODE, header=header)
+        started = time.perf_counter_ns()
+        out = services_pb2.SubmitResponse(request=pb, trace_id=header.trace_id)
+        try:
+            try:
+                reply = await self._hub.Exchange(services_pb2.ExchangeRequest(envelope=pb),
+                                                 timeout=self.request_timeout_s)
+            except grpc.aio.AioRpcError as e:
+                raise error_from_rpc(e, hop="hub") from None
+            except asyncio.CancelledError:
+                raise
+            try:
+                opened = core.open(reply.envelope, expect="response")
+                check_binding(opened.header, request=env, requester=self.code, responder=receiver)
+                result = check_answer(opened, request_subject=header.subject, directory=core.current_directory(),
+                                      trust=core.trust, now_ns=core.clock())
+            except TongbanError as e:
+                core.record("rejected", reply.envelope, peer=HUB_CODE, error=e)
+                raise
+        except TongbanError as e:
+            out.outcome, out.detail = e.code, str(e)
+            out.latency_us = (time.perf_counter_ns() - started) // 1000
+            if isinstance(e, PeerUnavailableError):
+                log.debug("node %s: %s", self.code, e)
+            return out
+        core.record("received", reply.envelope, peer=HUB_CODE, header=opened.header)
+        out.outcome, out.result, out.identifier = "ok", result.result, result.identifier
+        out.response.CopyFrom(reply.envelope)
+        out.latency_us = (time.perf_counter_ns() - started) // 1000
+        return out

@@ -1,0 +1,158 @@
+"""The ``tongban`` command line: a thin shell over the packages.
+
+Errors print as one line (``tongban: error: …``) and exit 2; ``--debug`` shows
+the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from exchange.errors import TongbanError
+
+__all__ = ["main"]
+
+EPILOG = """examples:
+  tongban pki init pki/
+  tongban world generate world/ --scale 1e-4 --seed 7
+  tongban node hub --pki pki/ --data world/ --listen 127.0.0.1:7000
+  tongban node province 440000 --pki pki/ --data world/ --listen 127.0.0.1:7044 --hub 127.0.0.1:7000
+  tongban run scenarios/quickstart.toml
+  tongban trace --flow ecert.fetch --from 440000 --out trace/
+  tongban ledger verify runs/quickstart-*/data/000000.sqlite
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tongban", description="Simulate China's national government-service exchange "
+                                "(跨省通办): a hub and 32 provinces exchanging signed e-certificates over gRPC.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pki = sub.add_parser("pki", help="the national PKI").add_subparsers(dest="pki_command", required=True)
+    init = pki.add_parser("init", help="create root CA, intermediates and node certificates in DIR")
+    init.add_argument("dir", type=Path)
+    init.add_argument("--sign-alg", choices=["p256", "ed25519"], default="p256",
+                      help="message-signing algorithm (default p256; TLS is always P-256)")
+    init.add_argument("--force", action="store_true", help="replace an existing PKI in DIR")
+
+    world = sub.add_parser("world", help="the synthetic population").add_subparsers(dest="world_command",
+                                                                                    required=True)
+    gen = world.add_parser("generate", help="persons, businesses and e-certificates per province in DIR")
+    gen.add_argument("dir", type=Path)
+    gen.add_argument("--scale", type=float, default=1e-4, help="fraction of the 2020 population (default 1e-4)")
+    gen.add_argument("--seed", type=int, default=2021)
+
+    node = sub.add_parser("node", help="run a node").add_subparsers(dest="role", required=True)
+    hub = node.add_parser("hub", help="run the national hub (000000)")
+    prov = node.add_parser("province", help="run one or more provincial nodes in this process")
+    prov.add_argument("codes", nargs="+", metavar="CODE")
+    prov.add_argument("--hub", required=True, metavar="HOST:PORT")
+    for sp in (hub, prov):
+        sp.add_argument("--pki", required=True, type=Path, metavar="DIR")
+        sp.add_argument("--data", required=True, type=Path, metavar="DIR")
+        sp.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT")
+
+    run = sub.add_parser("run", help="run a scenario and print its summary")
+    run.add_argument("file", type=Path)
+    run.add_argument("--out", type=Path, help="run directory (default runs/<scenario>-<timestamp>/)")
+    run.add_argument("--duration", type=float, metavar="S", help="override the load duration")
+    run.add_argument("--seed", type=int, help="override the world and load seed")
+    run.add_argument("--cache", type=Path, default=Path("runs/.cache"), help="PKI and world cache")
+
+    trace = sub.add_parser("trace", help="run one flow and show every hop")
+    trace.add_argument("--flow", choices=["ecert.fetch", "identity.verify"], default="ecert.fetch")
+    trace.add_argument("--from", dest="origin", default="440000", metavar="CODE")
+    trace.add_argument("--holder", default="", metavar="ID")
+    trace.add_argument("--type", dest="cert_type", default="", metavar="CODE")
+    trace.add_argument("--out", type=Path, default=Path("trace"), metavar="DIR")
+    trace.add_argument("--cache", type=Path, default=Path("runs/.cache"))
+
+    ledger = sub.add_parser("ledger", help="ledgers").add_subparsers(dest="ledger_command", required=True)
+    verify = ledger.add_parser("verify", help="check a ledger's hash chain")
+    verify.add_argument("db", type=Path)
+    return p
+
+
+def _cmd_pki(a: argparse.Namespace) -> int:
+    from certs.pki import init_pki
+
+    paths = init_pki(a.dir, sign_alg=a.sign_alg, overwrite=a.force)
+    print(f"PKI created in {paths.root}: root CA, 33 intermediates, node certificates ({a.sign_alg} signing)")
+    return 0
+
+
+def _cmd_world(a: argparse.Namespace) -> int:
+    import time
+
+    from nodes.world import generate_world
+
+    t0 = time.perf_counter()
+    m = generate_world(a.dir, scale=a.scale, seed=a.seed)
+    persons = sum(c["persons"] for c in m.counts.values())
+    certs = sum(c["ecerts"] for c in m.counts.values())
+    print(f"world in {a.dir}: {persons} persons, {certs} e-certificates, "
+          f"{len(m.codes)} provinces ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _cmd_node(a: argparse.Namespace) -> int:
+    from nodes.process import run_hub, run_provinces
+
+    if a.role == "hub":
+        run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen)
+    else:
+        run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub)
+    return 0
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from exchange.runner import run_scenario
+    from exchange.scenario import load_scenario
+    from tongban._summary import print_summary
+
+    scenario = load_scenario(a.file, overrides={"duration_s": a.duration, "seed": a.seed})
+    out = a.out or Path("runs") / f"{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    result = run_scenario(scenario, out_dir=out, cache_dir=a.cache,
+                          on_phase=lambda s: print(f"· {s}", file=sys.stderr, flush=True))
+    print_summary(result)
+    failed = sum(sum(s.failed_by_reason().values()) for s in result.flows.values())
+    return 1 if failed or result.interrupted else 0
+
+
+def _cmd_trace(a: argparse.Namespace) -> int:
+    from tongban._trace import run_trace
+
+    return asyncio.run(run_trace(flow=a.flow, origin=a.origin, holder=a.holder, cert_type=a.cert_type,
+                                 out=a.out, cache=a.cache))
+
+
+def _cmd_ledger(a: argparse.Namespace) -> int:
+    from exchange.ledger import verify_ledger
+
+    v = verify_ledger(a.db)
+    print(f"{a.db}: {v.rows} rows, hash chain intact (last row {v.last_seq}, hash {v.last_hash[:16]}…)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = {"pki": _cmd_pki, "world": _cmd_world, "node": _cmd_node, "run": _cmd_run,
+               "trace": _cmd_trace, "ledger": _cmd_ledger}[args.command]
+    try:
+        return handler(args)
+    except TongbanError as e:
+        if args.debug:
+            raise
+        print(f"tongban: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,96 @@
+from tongban.v1 import envelope_pb2 as _envelope_pb2
+from tongban.v1 import header_pb2 as _header_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RegisterRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class RegisterResponse(_message.Message):
+    __slots__ = ("directory",)
+    DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    directory: _envelope_pb2.Envelope
+    def __init__(self, directory: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class ExchangeRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class ExchangeResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class GetDirectoryRequest(_message.Message):
+    __slots__ = ("known_version",)
+    KNOWN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    known_version: int
+    def __init__(self, known_version: _Optional[int] = ...) -> None: ...
+
+class GetDirectoryResponse(_message.Message):
+    __slots__ = ("directory",)
+    DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    directory: _envelope_pb2.Envelope
+    def __init__(self, directory: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class HandleRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class HandleResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class SubmitRequest(_message.Message):
+    __slots__ = ("flow", "subject", "receiver", "name", "photo_sha256", "purpose", "audit", "trace_id")
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    flow: str
+    subject: _header_pb2.Subject
+    receiver: str
+    name: str
+    photo_sha256: str
+    purpose: str
+    audit: _header_pb2.AuditContext
+    trace_id: str
+    def __init__(self, flow: _Optional[str] = ..., subject: _Optional[_Union[_header_pb2.Subject, _Mapping]] = ..., receiver: _Optional[str] = ..., name: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., purpose: _Optional[str] = ..., audit: _Optional[_Union[_header_pb2.AuditContext, _Mapping]] = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class SubmitResponse(_message.Message):
+    __slots__ = ("outcome", "detail", "request", "response", "result", "identifier", "latency_us", "trace_id")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_US_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    outcome: str
+    detail: str
+    request: _envelope_pb2.Envelope
+    response: _envelope_pb2.Envelope
+    result: str
+    identifier: str
+    latency_us: int
+    trace_id: str
+    def __init__(self, outcome: _Optional[str] = ..., detail: _Optional[str] = ..., request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., response: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., result: _Optional[str] = ..., identifier: _Optional[str] = ..., latency_us: _Optional[int] = ..., trace_id: _Optional[str] = ...) -> None: ...
