@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 
+from certs.pki import load_client_credentials
 from exchange.metrics import FlowStats
 from tongban.v1 import header_pb2, services_pb2, services_pb2_grpc
 
@@ -27,11 +28,8 @@ __all__ = ["drive", "main"]
 
 async def drive(plan: dict[str, Any]) -> dict[str, Any]:
     """Run ``plan`` and return the result document."""
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=Path(plan["root_pem"]).read_bytes(),
-        private_key=Path(plan["key_pem"]).read_bytes(),
-        certificate_chain=Path(plan["chain_pem"]).read_bytes(),
-    )
+    chain, key, root = load_client_credentials(Path(plan["pki"]))
+    creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
     channels: dict[str, grpc.aio.Channel] = {}
     stubs: dict[str, services_pb2_grpc.WindowServiceStub] = {}
     for code, endpoint in plan["endpoints"].items():

@@ -62,12 +62,12 @@ _SPECS: dict[str, PayloadSpec] = {
         PayloadSpec(IDENTITY_RESPONSE, identity_pb2.IdentityVerifyResponse, "identity.verify", "response"),
         PayloadSpec(ECERT, ecert_pb2.ECertificate, "ecert", "document"),
         PayloadSpec(DIRECTORY, directory_pb2.Directory, "directory", "document"),
-        PayloadSpec(REGISTRATION, directory_pb2.Registration, "registration", "document"),
+        PayloadSpec(REGISTRATION, directory_pb2.Registration, "registration", "request"),
     )
 }
 
 #: Flow name -> its request media type.
-FLOWS: dict[str, str] = {s.flow: s.media_type for s in _SPECS.values() if s.kind == "request"}
+FLOWS: dict[str, str] = {s.flow: s.media_type for s in _SPECS.values() if s.response_type}
 
 
 def spec_of(media_type: str) -> PayloadSpec:

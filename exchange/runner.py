@@ -124,23 +124,27 @@ class _Children:
     def wait_ready(self, proc: subprocess.Popen[bytes], codes: Sequence[str]) -> dict[str, str]:
         """Read the ready lines of ``codes`` from ``proc``; fail if it dies or is too slow."""
         assert proc.stdout is not None
-        want, endpoints = set(codes), {}
+        fd = proc.stdout.fileno()
+        want, endpoints, buf = set(codes), {}, b""
         deadline = time.monotonic() + _READY_TIMEOUT_S
         sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
+        sel.register(fd, selectors.EVENT_READ)
         try:
             while want:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
                     raise TongbanError(f"nodes {sorted(want)} not ready after {_READY_TIMEOUT_S:.0f} s "
                                        f"(see {self.log_dir})")
-                line = proc.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     raise TongbanError(f"node process for {sorted(want)} exited with {proc.wait()} "
                                        f"before it was ready (see {self.log_dir})")
-                event = json.loads(line)
-                endpoints[event["code"]] = event["endpoint"]
-                want.discard(event["code"])
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    event = json.loads(line)
+                    endpoints[event["code"]] = event["endpoint"]
+                    want.discard(event["code"])
         finally:
             sel.close()
         return endpoints
@@ -240,9 +244,7 @@ def run_scenario(
             endpoints.update(children.wait_ready(p, g))
         plan_doc = {
             "endpoints": endpoints, "requests": plan, "timeout_s": scenario.request_timeout_s,
-            "root_pem": str(pki / "ca" / "root.crt"),
-            "chain_pem": str(pki / "clients" / "window" / "chain.pem"),
-            "key_pem": str(pki / "clients" / "window" / "tls.key"),
+            "pki": str(pki),
         }
         plan_path, result_path = out_dir / "plan.json", out_dir / "loadgen-0.json"
         plan_path.write_text(json.dumps(plan_doc, ensure_ascii=False), encoding="utf-8")

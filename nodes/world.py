@@ -20,11 +20,12 @@ import math
 import os
 import random
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,11 @@ _BIRTH_FIRST = date(1940, 1, 1).toordinal()
 _BIRTH_LAST = date(2005, 12, 31).toordinal()
 _REF = REFERENCE_DATE.toordinal()
 _CID_W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_PARALLEL_MIN_PERSONS = 200_000
+_PARALLEL_MIN_PERSONS = 20_000
+_BIRTH_CERT_SINCE = date(1996, 1, 1).toordinal()
+_SUSPENDABLE = frozenset({"机动车驾驶证", "机动车行驶证", "营业执照", "危险化学品经营许可证",
+                          "建筑施工特种作业人员操作资格证书", "二级建造师(执业资格/注册)证书"})
+_MUNICIPALITIES = ("11", "12", "31", "50")
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -324,8 +329,6 @@ def _businesses(
     return rows
 
 
-_MUNICIPALITIES = ("11", "12", "31", "50")
-
 # --------------------------------------------------------------------------- certificates
 
 
@@ -395,9 +398,6 @@ def _plan_issues(
     return plan
 
 
-_BIRTH_CERT_SINCE = date(1996, 1, 1).toordinal()
-_SUSPENDABLE = frozenset({"机动车驾驶证", "机动车行驶证", "营业执照", "危险化学品经营许可证",
-                          "建筑施工特种作业人员操作资格证书", "二级建造师(执业资格/注册)证书"})
 # _FINISH[state][nn]: check character after feeding "nn" + "001" (last two serial
 # digits and the version) in MOD 37,36 state ``state``.
 _FINISH = tuple(
@@ -551,7 +551,10 @@ def generate_world(
             counts[c] = _generate_province(str(out), c, float(scale), seed)
     else:
         biggest_first = sorted(wanted, key=lambda c: -sizes[c])
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        # fork: no re-import of __main__ and no start-up cost; spawn if threads run.
+        method = "fork" if "fork" in get_all_start_methods() and \
+            threading.active_count() == 1 else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=get_context(method)) as pool:
             futures = {c: pool.submit(_generate_province, str(out), c, float(scale), seed)
                        for c in biggest_first}
             for c in biggest_first:

@@ -11,7 +11,9 @@ __all__ = ["print_summary"]
 
 
 def print_summary(result: RunResult, console: Console | None = None) -> None:
-    console = console or Console()
+    if console is None:
+        console = Console()
+        console.width = max(console.width, 120)
     report = result.report()
     table = Table(title=f"{result.scenario.name}: {result.duration_s:.1f} s, seed {result.scenario.seed}")
     for col in ("flow", "count", "ok", "failed by reason", "results", "throughput/s", "p50 ms", "p99 ms"):
