@@ -97,6 +97,8 @@ async def _trace(flow: str, origin: str, holder: str, cert_type: str, out: Path,
         await hub.stop()
 
     out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("[0-9][0-9]-*.dsse.json"), *out.glob("[0-9][0-9]-*.signer.pem")]:
+        old.unlink()
     d = directory
     sign_der = {c: d.member(c).signing_keys[0].certificate for c in (origin, target)}
     files = [_write(out, 1, "request", reply.request, sign_der[origin])]
@@ -117,15 +119,23 @@ async def _trace(flow: str, origin: str, holder: str, cert_type: str, out: Path,
     t0 = rows[0][0] if rows else 0
     print(f"trace {reply.trace_id}: {flow} from {origin} for holder {holder[:6]}… "
           f"({'type ' + cert_type if cert_type else 'identity'}) answered by {target}")
-    print(f"{'#':>2} {'+ms':>8} {'node':<7} {'event':<10} {'peer':<7} {'payload':<18} {'signed by':<9} key id     outcome")
+    print(f"{'#':>2} {'+ms':>8} {'hop ms':>7}  {'node':<7} what happened")
     prev = t0
     for i, (at, code, e) in enumerate(rows, 1):
-        kind = payloads.spec_of(e.payload_type).kind if e.payload_type else "?"
-        verified = " verified" if e.direction == "received" else ""
-        keyid = d.member(e.sender).signing_keys[0].keyid[:8] if e.sender in d.members else "-"
-        print(f"{i:>2} {(at - t0) / 1e6:>8.3f} {code:<7} {e.direction:<10} {e.peer:<7} "
-              f"{e.flow + ' ' + kind:<18} {e.sender:<9} {keyid}…  {e.outcome}{verified} (+{(at - prev) / 1e6:.3f} ms)")
+        kind = payloads.spec_of(e.payload_type).kind if e.payload_type else "envelope"
+        keyid = d.member(e.sender).signing_keys[0].keyid[:8] if e.sender in d.members else "?"
+        what = {
+            "sent": f"sealed the {kind}, signed by {e.sender} key {keyid}…, sent to {e.peer}",
+            "received": f"verified the {kind}: signature of {e.sender} key {keyid}…, chain, freshness, replay",
+            "forwarded": f"checked access and route, forwarded the {kind} unchanged to {e.peer}",
+            "rejected": f"REFUSED the {kind} from {e.peer}: {e.reason}",
+        }[e.direction]
+        print(f"{i:>2} {(at - t0) / 1e6:>8.3f} {(at - prev) / 1e6:>7.3f}  {code:<7} {what}")
         prev = at
+    if len(files) == 3:
+        print(f"   the certificate itself is signed by {target}'s issuing authority, key {files[2][1][:8]}…: "
+              f"verified by {origin}, and verifiable offline")
+    print("   (a hop's first call on a new channel includes its TLS handshake)")
     print(f"outcome: {reply.outcome} {reply.result} {reply.identifier} {reply.detail}".rstrip())
     print(f"end to end at the window: {reply.latency_us / 1000:.3f} ms")
     for fname, keyid in files:

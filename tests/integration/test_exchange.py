@@ -130,6 +130,8 @@ def test_client_without_certificate_is_refused_at_the_handshake(country: Country
         with pytest.raises(grpc.RpcError) as e:
             services_pb2_grpc.HubServiceStub(ch).GetDirectory(services_pb2.GetDirectoryRequest(), timeout=5)
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    # mTLS is enforced by the transport: the handshake fails before any tongban code runs
+    assert e.value.details().startswith("failed to connect to all addresses")
     fetch_ok(country)
 
 
@@ -144,6 +146,8 @@ def test_certificate_from_another_ca_is_refused_at_the_handshake(country: Countr
         with pytest.raises(grpc.RpcError) as e:
             services_pb2_grpc.HubServiceStub(ch).GetDirectory(services_pb2.GetDirectoryRequest(), timeout=5)
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    # mTLS is enforced by the transport: the handshake fails before any tongban code runs
+    assert e.value.details().startswith("failed to connect to all addresses")
     fetch_ok(country)
 
 
@@ -236,3 +240,21 @@ def test_revoked_sender_key_is_refused(country: Country) -> None:
 
 async def _async(fn: Any, *args: Any, **kw: Any) -> Any:
     return fn(*args, **kw)
+
+
+# -- standard services --------------------------------------------------------------
+
+@pytest.mark.parametrize("code", ["000000", "440000"])
+def test_every_node_serves_health_and_reflection(country: Country, code: str) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    target = country.hub_target if code == "000000" else country.provinces[code].endpoint
+    with country.node_channel("110000", target=target, peer=code) as ch:
+        status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        replies = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        names = sorted(s.name for r in replies for s in r.list_services_response.service)
+    own = ["tongban.v1.HubService"] if code == "000000" else ["tongban.v1.NodeService", "tongban.v1.WindowService"]
+    assert names == sorted([*own, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"])

@@ -1,0 +1,137 @@
+"""The ``tongban`` command as a user runs it: pki, world, ledger, trace, run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from tongban.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _children() -> list[int]:
+    me, kids = os.getpid(), []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                kids.append(int(d.name))
+    return kids
+
+
+def test_pki_init_with_ed25519_signing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pki", "init", str(tmp_path / "pki"), "--sign-alg", "ed25519"]) == 0
+    node = tmp_path / "pki" / "nodes" / "440000"
+    sign = x509.load_pem_x509_certificate((node / "sign.crt").read_bytes())
+    tls = x509.load_pem_x509_certificate((node / "tls.crt").read_bytes())
+    assert isinstance(sign.public_key(), ed25519.Ed25519PublicKey)
+    assert isinstance(tls.public_key(), ec.EllipticCurvePublicKey)
+    assert stat.S_IMODE((node / "sign.key").stat().st_mode) == 0o600
+    assert "PKI created in" in capsys.readouterr().out
+    # a second init into the same directory is refused with one clear line
+    assert main(["pki", "init", str(tmp_path / "pki")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tongban: error: ") and str(tmp_path / "pki") in err and err.count("\n") == 1
+
+
+def test_ledger_verify_names_the_first_broken_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exchange.ledger import Ledger, LedgerEntry
+
+    db = tmp_path / "n.sqlite"
+    with Ledger(db, node_code="440000") as led:
+        for i in range(5):
+            led.append(LedgerEntry(at_ns=i, direction="received", message_id=f"m{i}", payload_type="t", flow="f",
+                                   sender="110000", receiver="440000", peer="000000", envelope_sha256="0" * 64,
+                                   size_bytes=1, expires_at_ns=0, outcome="ok", reason="", trace_id="",
+                                   request_digest=""))
+    assert main(["ledger", "verify", str(db)]) == 0
+    assert "5 rows, hash chain intact" in capsys.readouterr().out
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE ledger SET sender = '510000' WHERE seq = 3")
+    conn.close()
+    assert main(["ledger", "verify", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "row 3 (message m2, received from 000000): hash mismatch" in err
+
+
+def _verify_dsse(doc_path: Path, pem_path: Path) -> bytes:
+    """Verify a DSSE JSON file with its signer certificate, written from the DSSE spec, not our code."""
+    doc = json.loads(doc_path.read_text())
+    body = base64.b64decode(doc["payload"])
+    ptype = doc["payloadType"].encode()
+    pae = b"DSSEv1 " + str(len(ptype)).encode() + b" " + ptype + b" " + str(len(body)).encode() + b" " + body
+    key = x509.load_pem_x509_certificate(pem_path.read_bytes()).public_key()
+    (sig,) = doc["signatures"]
+    raw = base64.b64decode(sig["sig"])
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    key.verify(raw, pae, ec.ECDSA(hashes.SHA256()))
+    with pytest.raises(InvalidSignature):
+        key.verify(raw, pae + b"x", ec.ECDSA(hashes.SHA256()))
+    return body
+
+
+def test_trace_writes_envelopes_any_dsse_verifier_accepts(tmp_path: Path, cache: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "trace"
+    assert main(["trace", "--flow", "ecert.fetch", "--from", "440000", "--out", str(out), "--cache", str(cache)]) == 0
+    printed = capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["01-request.dsse.json", "01-request.signer.pem", "02-response.dsse.json",
+                     "02-response.signer.pem", "03-certificate.dsse.json", "03-certificate.signer.pem"]
+    for n in ("01-request", "02-response", "03-certificate"):
+        _verify_dsse(out / f"{n}.dsse.json", out / f"{n}.signer.pem")
+    # eight hops: sent, hub received + forwarded, target received + sent, hub received + forwarded, received
+    hops = [line for line in printed.splitlines() if line[:2].strip().isdigit()]
+    assert len(hops) == 8
+    assert "sealed the request, signed by 440000" in hops[0]
+    assert "verified the response" in hops[-1] and hops[-1].split()[3] == "440000"
+    assert "outcome: ok ok 1.2.156.3005.2." in printed
+
+
+def test_run_a_short_scenario_prints_the_summary_and_leaves_no_process(
+        tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "short.toml"
+    scenario.write_text(
+        '[world]\nscale = 1e-5\nseed = 2021\n[topology]\nprovince_processes = 2\n'
+        '[load]\nduration_s = 3\n[load.flows."identity.verify"]\nrate_per_s = 20\n'
+        '[load.flows."ecert.fetch"]\nrate_per_s = 10\n', encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "--cache", str(cache)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    flows = report["flows"]
+    assert set(flows) == {"ecert.fetch", "identity.verify"}
+    for f in flows.values():
+        assert f["count"] > 0 and f["ok"] == f["count"] and f["failed_by_reason"] == {}
+        assert 0 < f["latency_ms"]["p50"] <= f["latency_ms"]["p99"] <= f["latency_ms"]["max"]
+    assert report["reconciliation"]["lost"] == 0
+    assert len(report["ledger_rows"]) == 33 and report["ledger_rows"]["000000"] > 0
+    assert "every hash chain verified" in printed and "identity.verify" in printed
+    assert _children() == []
+
+
+def test_scenario_errors_name_file_key_and_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[load]\nduration_s = 3\nrate = 5\n', encoding="utf-8")
+    assert main(["run", str(bad)]) == 2
+    assert capsys.readouterr().err == (f"tongban: error: {bad}: load.rate: unknown key (expected one of: "
+                                       "duration_s, flows, identity_mismatch_ratio, request_timeout_s)\n")
