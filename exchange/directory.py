@@ -133,14 +133,17 @@ class DirectoryView:
             raise RoutingError(f"node {code[:40]!r} is not a member of directory v{self.version}")
         return m
 
-    def sender_key(self, trust: TrustStore, *, sender: str, keyid: str, now_ns: int) -> VerifiedKey:
-        """The verified key ``keyid`` of ``sender``, or the reason it is not trusted."""
+    def _check_revoked(self, keyid: str, now_ns: int, what: str) -> None:
         revoked = self._revoked.get(keyid)
         if revoked is not None and revoked.revoked_at.ToNanoseconds() <= now_ns:
             raise RevokedKeyError(
-                f"envelope from {sender} signed by key {keyid[:12]}…, which directory v{self.version} "
+                f"{what} signed by key {keyid[:12]}…, which directory v{self.version} "
                 f"revoked ({revoked.reason or 'no reason given'}): expected a key in force"
             )
+
+    def sender_key(self, trust: TrustStore, *, sender: str, keyid: str, now_ns: int) -> VerifiedKey:
+        """The verified key ``keyid`` of ``sender``, or the reason it is not trusted."""
+        self._check_revoked(keyid, now_ns, f"envelope from {sender[:40]}")
         entry = self._keys.get((sender, keyid))
         if entry is None:
             known = ", ".join(k[:12] + "…" for (c, k) in self._keys if c == sender) or "none"
@@ -154,6 +157,7 @@ class DirectoryView:
 
     def issuer_key(self, trust: TrustStore, *, node: str, keyid: str, now_ns: int) -> VerifiedKey:
         """The verified e-certificate issuing authority key of province ``node``."""
+        self._check_revoked(keyid, now_ns, f"certificate issued by {node[:40]}")
         member = self.member(node)
         if not member.issuer_certificate:
             raise UnknownKeyError(f"node {node} has no e-certificate issuing authority in directory v{self.version}")
@@ -201,7 +205,11 @@ class DirectoryView:
             types = self._rules.get((who, flow))
             if types is None:
                 continue
-            if not cert_type or "*" in types or cert_type in types:
+            if not types or "*" in types or cert_type in types:
+                if types and not cert_type:
+                    raise AccessDeniedError(
+                        f"access rules of directory v{self.version} allow {flow} only for listed certificate "
+                        f"types: expected a certificate type, found none")
                 return
         what = f"{flow} of certificate type {cert_type}" if cert_type else flow
         raise AccessDeniedError(
@@ -226,6 +234,7 @@ def verify_directory(
     now_ns: int,
     hub: str = "000000",
     min_version: int = 0,
+    current: DirectoryView | None = None,
 ) -> DirectoryView:
     """Check a directory envelope: hub's key, chain to the root, version and validity."""
     if envelope.payload_type != payloads.DIRECTORY:
@@ -245,7 +254,11 @@ def verify_directory(
     verify_signature(key.public_key, sig.sig, envelope.pae(), what=f"directory v{pb.version} from hub {hub}")
     if pb.version < min_version:
         raise DirectoryError(f"directory v{pb.version} is older than the v{min_version} this node already has")
-    if not pb.valid_from.ToNanoseconds() <= now_ns <= view.valid_until_ns:
+    if current is not None and pb.version == current.version and envelope != current.envelope:
+        raise DirectoryError(f"directory v{pb.version} differs from the v{pb.version} this node already has: "
+                             "expected a higher version for any change")
+    skew = pb.policy.max_clock_skew_ms * 1_000_000
+    if not pb.valid_from.ToNanoseconds() - skew <= now_ns <= view.valid_until_ns + skew:
         raise DirectoryError(
             f"directory v{pb.version} is valid from {pb.valid_from.ToJsonString()} until "
             f"{pb.valid_until.ToJsonString()}, and it is now {_iso(now_ns)}"

@@ -20,8 +20,10 @@ __all__ = [
 #: 用证事由 is limited to 200 characters by the national sharing rules.
 MAX_PURPOSE_CHARS = 200
 _MAX_TEXT_CHARS = 512
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-_NODE_CODE = re.compile(r"^[0-9]{6}$")
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_NODE_CODE = re.compile(r"[0-9]{6}")
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,13 +92,18 @@ def check_header_shape(h: header_pb2.Header, *, is_request: bool) -> None:
     if not h.message_id:
         raise HeaderError("header message_id: expected a message id, found an empty string")
     _text("message_id", h.message_id, 64)
-    if not _NODE_CODE.match(h.sender):
+    if not _NODE_CODE.fullmatch(h.sender):
         raise HeaderError(f"header sender: expected a six-digit node code, found {h.sender[:40]!r}")
-    if h.receiver and not _NODE_CODE.match(h.receiver):
+    if h.receiver and not _NODE_CODE.fullmatch(h.receiver):
         raise HeaderError(f"header receiver: expected a six-digit node code or empty, found {h.receiver[:40]!r}")
     if not h.HasField("issued_at") or not h.HasField("expires_at"):
         raise HeaderError("header: expected issued_at and expires_at, found them missing")
-    if not _TRACE_ID.match(h.trace_id):
+    for name in ("issued_at", "expires_at"):
+        ts = getattr(h, name)
+        if not (_MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos < 1_000_000_000):
+            raise HeaderError(f"header {name}: expected a time between years 1 and 9999, "
+                              f"found seconds={ts.seconds} nanos={ts.nanos}")
+    if not _TRACE_ID.fullmatch(h.trace_id):
         raise HeaderError(f"header trace_id: expected 32 lowercase hex characters, found {h.trace_id[:40]!r}")
     if len(h.purpose) > MAX_PURPOSE_CHARS:
         raise HeaderError(

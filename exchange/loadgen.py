@@ -2,8 +2,15 @@
 
 It reads a plan (who asks what, when), fires each request at its planned time
 whatever the state of earlier ones (open loop, so queueing shows in the latency
-instead of slowing the arrivals), and writes per-flow outcome counts and latency
-histograms as JSON for the runner to merge.
+instead of slowing the arrivals), prints one progress line per second on stdout,
+and writes its measurements as JSON for the runner to merge:
+
+- per flow, per origin and per completion second: outcome counts and an
+  HdrHistogram of latencies (merged by the runner, never averaged);
+- origin x target volumes.
+
+Requests planned before ``warmup_s`` are sent and reconciled but not counted in
+the flow, origin and matrix figures.
 
     python -m exchange.loadgen PLAN.json RESULT.json
 """
@@ -11,9 +18,12 @@ histograms as JSON for the runner to merge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +36,60 @@ from tongban.v1 import header_pb2, services_pb2, services_pb2_grpc
 __all__ = ["drive", "main"]
 
 
-async def drive(plan: dict[str, Any]) -> dict[str, Any]:
+class _Tally:
+    def __init__(self) -> None:
+        self.flows: dict[str, FlowStats] = {}
+        self.origins: dict[str, FlowStats] = {}
+        self.seconds: dict[int, FlowStats] = {}
+        self.pairs: Counter[str] = Counter()
+        self.fired = 0
+        self.done = 0
+        self.interrupted = False
+
+    def record(self, req: dict[str, Any], outcome: str, latency_us: int, result: str, second: int,
+               counted: bool) -> None:
+        self.done += 1
+        self.seconds.setdefault(second, FlowStats(str(second))).record(outcome, latency_us)
+        if counted:
+            self.flows.setdefault(req["flow"], FlowStats(req["flow"])).record(outcome, latency_us, result)
+            self.origins.setdefault(req["origin"], FlowStats(req["origin"])).record(outcome, latency_us)
+            self.pairs[f"{req['origin']}>{req['target']}"] += 1
+
+    def to_json(self, elapsed_s: float) -> dict[str, Any]:
+        return {
+            "elapsed_s": elapsed_s, "fired": self.fired, "done": self.done, "interrupted": self.interrupted,
+            "flows": [s.to_json() for s in self.flows.values()],
+            "origins": [s.to_json() for s in self.origins.values()],
+            "seconds": [s.to_json() for _, s in sorted(self.seconds.items())],
+            "pairs": dict(self.pairs),
+        }
+
+
+def _progress(second: int, tally: _Tally) -> None:
+    s = tally.seconds.get(second)
+    doc = {"event": "progress", "t": second, "fired": tally.fired, "done": tally.done,
+           "stats": s.to_json() if s else None}
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
     """Run ``plan`` and return the result document."""
     chain, key, root = load_client_credentials(Path(plan["pki"]))
     creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
     channels: dict[str, grpc.aio.Channel] = {}
     stubs: dict[str, services_pb2_grpc.WindowServiceStub] = {}
     for code, endpoint in plan["endpoints"].items():
-        ch = grpc.aio.secure_channel(endpoint, creds,
-                                     options=[("grpc.ssl_target_name_override", f"node-{code}.tongban.test")])
+        ch = grpc.aio.secure_channel(endpoint, creds, options=[
+            ("grpc.ssl_target_name_override", f"node-{code}.tongban.test"),
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)])
         channels[code], stubs[code] = ch, services_pb2_grpc.WindowServiceStub(ch)
-    stats: dict[str, FlowStats] = {}
+    tally = _Tally()
     timeout = float(plan.get("timeout_s", 10.0))
+    warmup = float(plan.get("warmup_s", 0.0))
+    start = float(plan.get("start_at", 0.0)) or time.time()
 
     async def one(req: dict[str, Any]) -> None:
-        s = stats.setdefault(req["flow"], FlowStats(req["flow"]))
         msg = services_pb2.SubmitRequest(
             flow=req["flow"], receiver=req.get("receiver", ""),
             subject=header_pb2.Subject(holder_id=req["holder"], cert_type=req.get("cert_type", "")),
@@ -52,24 +101,52 @@ async def drive(plan: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
         try:
             resp = await stubs[req["origin"]].Submit(msg, timeout=timeout)
+            outcome, result = resp.outcome, resp.result
         except grpc.aio.AioRpcError as e:
-            s.record(f"window_{e.code().name.lower()}", 0)
-            return
-        s.record(resp.outcome, (time.perf_counter_ns() - t0) // 1000, resp.result)
+            outcome, result = f"window_{e.code().name.lower()}", ""
+        latency_us = (time.perf_counter_ns() - t0) // 1000
+        tally.record(req, outcome, latency_us, result, int(time.time() - start), req["at_s"] >= warmup)
 
-    requests = sorted(plan["requests"], key=lambda r: r["at_s"])
+    async def report_progress() -> None:
+        second = 0
+        while True:
+            await asyncio.sleep(max(0.0, start + second + 1 - time.time()))
+            _progress(second, tally)
+            second += 1
+
+    reporter = asyncio.ensure_future(report_progress()) if progress else None
+    stop = asyncio.Event()
+    if progress:  # running as its own process: SIGTERM means "stop now, keep what you measured"
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     tasks = []
-    start = time.monotonic()
-    for req in requests:
-        delay = start + req["at_s"] - time.monotonic()
+    for req in sorted(plan["requests"], key=lambda r: r["at_s"]):
+        delay = start + req["at_s"] - time.time()
         if delay > 0:
-            await asyncio.sleep(delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            break
+        tally.fired += 1
         tasks.append(asyncio.ensure_future(one(req)))
-    await asyncio.gather(*tasks)
-    elapsed = time.monotonic() - start
+    if tasks:
+        stopper = asyncio.ensure_future(stop.wait())
+        pending = set(tasks)
+        while pending and not stop.is_set():
+            _, pending = await asyncio.wait(pending | {stopper}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stopper)
+        if pending:  # interrupted: give in-flight calls a moment, then give up on them
+            _, late = await asyncio.wait(pending, timeout=2.0)
+            for t in late:
+                t.cancel()
+        stopper.cancel()
+    tally.interrupted = stop.is_set()
+    elapsed = time.time() - start
+    if reporter is not None:
+        reporter.cancel()
+        _progress(int(elapsed), tally)
     for ch in channels.values():
         await ch.close()
-    return {"elapsed_s": elapsed, "flows": [s.to_json() for s in stats.values()]}
+    return tally.to_json(elapsed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m exchange.loadgen PLAN.json RESULT.json\n")
         return 2
     plan = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    result = asyncio.run(drive(plan))
+    try:
+        result = asyncio.run(drive(plan, progress=True))
+    except KeyboardInterrupt:
+        return 130
     Path(args[1]).write_text(json.dumps(result), encoding="utf-8")
     return 0
 

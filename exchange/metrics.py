@@ -73,6 +73,14 @@ class FlowStats:
             s.latency_us.add(HdrHistogram.decode(doc["histogram"]))
         return s
 
+    def cdf(self) -> list[list[float]]:
+        """[latency ms, fraction at or below] points for a CDF chart."""
+        h = self.latency_us
+        if h.get_total_count() == 0:
+            return []
+        points = [0.1, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97, 98, 99, 99.5, 99.9, 99.99, 100]
+        return [[round(h.get_value_at_percentile(p) / 1000.0, 3), p / 100] for p in points]
+
     def summary(self, duration_s: float) -> dict[str, Any]:
         """The report.json shape of one flow."""
         h = self.latency_us
@@ -89,4 +97,5 @@ class FlowStats:
                 "p999": self.percentile_ms(99.9),
                 "max": round(h.get_max_value() / 1000.0, 3) if h.get_total_count() else 0.0,
             },
+            "cdf": self.cdf(),
         }

@@ -145,8 +145,15 @@ def open_envelope(
     return Opened(envelope=envelope, spec=spec, header=header, message=message, keyid=sig.keyid, receiver=receiver)
 
 
-def check_binding(header: header_pb2.Header, *, request: DsseEnvelope, requester: str, responder: str) -> None:
-    """A response must come from the node asked, go to the asker, and name the request."""
+def check_binding(response: Opened, *, request: DsseEnvelope, requester: str, responder: str) -> None:
+    """A response must be of the request's response type, come from the node asked,
+    go to the asker, and name the request by its digest."""
+    want_type = payloads.spec_of(request.payload_type).response_type
+    if response.envelope.payload_type != want_type:
+        raise BindingError(
+            f"response of type {response.envelope.payload_type}, expected {want_type} for a "
+            f"{request.payload_type} request")
+    header = response.header
     if header.sender != responder:
         raise BindingError(f"response signed by {header.sender}, expected the receiver {responder}")
     if header.receiver != requester:

@@ -1,104 +1,120 @@
-"""The scenario runner: PKI and world (cached), node processes, load, report.
+"""The scenario runner: PKI and world (cached), node processes, load, faults, report.
 
-Processes: one hub, ``province_processes`` processes hosting the 32 provinces
-(their command lines name their role and codes, e.g.
-``python -m tongban node province 110000 120000 …``), and a load generator.
-Ctrl-C stops everything and still writes what was measured.
+Processes: one hub, ``province_processes`` processes hosting the provinces (their
+command lines name role and codes, e.g. ``python -m tongban node province 110000
+120000 …``), and ``loadgen_processes`` load generators. Faults are applied on the
+scenario's timeline through the nodes' control pipes. Ctrl-C stops the load,
+stops every process and still writes a (partial) report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import random
-import selectors
 import shutil
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from certs.pki import HUB_CODE, PROVINCE_CODES, init_pki, load_pki_manifest
-from exchange.errors import ConfigError, LedgerChainError, TongbanError
+from certs.pki import HUB_CODE
+from exchange._procs import Children
+from exchange.cache import ensure_pki, ensure_world
+from exchange.errors import TongbanError
+from exchange.faults import FaultTimeline
 from exchange.geo import province
-from exchange.ledger import verify_ledger
 from exchange.metrics import FlowStats
+from exchange.plan import build_plan
+from exchange.progress import LiveProgress
+from exchange.reconcile import Reconciliation, reconcile
 from exchange.scenario import Scenario
 
 __all__ = ["RunResult", "ensure_pki", "ensure_world", "run_scenario"]
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 1
-_READY_TIMEOUT_S = 60.0
+SCHEMA_VERSION = 1
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tongban")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 @dataclass
 class RunResult:
-    """What a run measured."""
+    """What a run measured; ``report()`` is the report.json document."""
 
     scenario: Scenario
     out_dir: Path
-    duration_s: float
+    started_at: str = ""
+    duration_s: float = 0.0
     flows: dict[str, FlowStats] = field(default_factory=dict)
-    ledgers: dict[str, int] = field(default_factory=dict)
+    origins: dict[str, FlowStats] = field(default_factory=dict)
+    seconds: dict[int, FlowStats] = field(default_factory=dict)
+    pairs: dict[str, int] = field(default_factory=dict)
     planned: int = 0
+    fired: int = 0
     interrupted: bool = False
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    recon: Reconciliation = field(default_factory=Reconciliation)
+
+    @property
+    def counted_s(self) -> float:
+        return max(self.duration_s - self.scenario.warmup_s, 1e-9)
+
+    def merge_loadgen(self, doc: dict[str, Any]) -> None:
+        self.duration_s = max(self.duration_s, float(doc["elapsed_s"]))
+        self.fired += int(doc["fired"])
+        self.interrupted |= bool(doc.get("interrupted"))
+        for key, into in (("flows", self.flows), ("origins", self.origins)):
+            for f in doc[key]:
+                s = FlowStats.from_json(f)
+                into.setdefault(s.flow, FlowStats(s.flow)).merge(s)
+        for f in doc["seconds"]:
+            s = FlowStats.from_json(f)
+            self.seconds.setdefault(int(s.flow), FlowStats(s.flow)).merge(s)
+        for pair, n in doc["pairs"].items():
+            self.pairs[pair] = self.pairs.get(pair, 0) + n
 
     def report(self) -> dict[str, Any]:
-        done = sum(s.count for s in self.flows.values())
+        sc = self.scenario
+        nodes = list(sc.nodes)
+        counts = [[self.pairs.get(f"{o}>{t}", 0) for t in nodes] for o in nodes]
+        provinces = {}
+        for code in nodes:
+            p, s = province(code), self.origins.get(code, FlowStats(code))
+            provinces[code] = {"name": p.name_zh, "short_name": p.short_zh, "pinyin": p.pinyin,
+                               "sent": s.count, "ok": s.ok, "p50_ms": s.percentile_ms(50),
+                               "p99_ms": s.percentile_ms(99), "served": self.recon.served.get(code, 0)}
+        last = max(self.seconds, default=-1)
+        ts = [self.seconds.get(t, FlowStats(str(t))) for t in range(last + 1)]
         return {
-            "schema_version": 1,
-            "scenario": self.scenario.name,
-            "scenario_sha256": self.scenario.sha256,
-            "seed": self.scenario.seed,
-            "scale": self.scenario.scale,
+            "schema_version": SCHEMA_VERSION,
+            "tongban_version": _version(),
+            "scenario": sc.to_dict(),
+            "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "interrupted": self.interrupted,
-            "flows": {name: s.summary(self.duration_s) for name, s in sorted(self.flows.items())},
-            "ledger_rows": self.ledgers,
-            "reconciliation": {"planned": self.planned, "completed": done, "lost": self.planned - done},
+            "flows": {name: s.summary(self.counted_s) for name, s in sorted(self.flows.items())},
+            "matrix": {"origins": nodes, "targets": nodes, "counts": counts},
+            "provinces": provinces,
+            "hops": self.recon.hops,
+            "timeseries": {"t_s": list(range(last + 1)), "ok": [s.ok for s in ts],
+                           "failed": [s.count - s.ok for s in ts], "p99_ms": [s.percentile_ms(99) for s in ts]},
+            "faults": self.faults,
+            "reconciliation": {**self.recon.summary(), "planned": self.planned, "fired": self.fired},
+            "ledgers": self.recon.ledgers,
+            "report": {"markdown": sc.report.markdown, "html": sc.report.html, "charts": sc.report.charts},
         }
 
 
-def _hash(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def ensure_pki(cache: Path, *, sign_alg: str = "p256") -> Path:
-    """A PKI for the hub and 32 provinces, reused while its inputs are unchanged."""
-    path = cache / f"pki-{_hash(_CACHE_VERSION, sign_alg, PROVINCE_CODES)}"
-    if not (path / "pki.json").exists():
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        init_pki(tmp, sign_alg=sign_alg)  # type: ignore[arg-type]
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
-    load_pki_manifest(path)
-    return path
-
-
-def ensure_world(cache: Path, *, scale: float, seed: int) -> Path:
-    """A synthetic world, reused while (scale, seed, generator) are unchanged."""
-    from nodes.world import generate_world
-
-    path = cache / f"world-{_hash(_CACHE_VERSION, scale, seed)}"
-    if not (path / "world.json").exists():
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        generate_world(tmp, scale=scale, seed=seed)
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
-    return path
-
-
-def _pack(codes: Sequence[str], n: int) -> list[list[str]]:
+def _pack(codes: tuple[str, ...], n: int) -> list[list[str]]:
     """Spread codes over ``n`` processes round-robin, so big provinces spread out."""
     groups: list[list[str]] = [[] for _ in range(min(n, len(codes)))]
     for i, code in enumerate(codes):
@@ -106,175 +122,109 @@ def _pack(codes: Sequence[str], n: int) -> list[list[str]]:
     return groups
 
 
-class _Children:
-    """The node processes of one run, stopped however the run ends."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.log_dir = log_dir
-
-    def start(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
-        err = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed by the child's exit
-        p = subprocess.Popen([sys.executable, "-m", "tongban", *args], stdout=subprocess.PIPE, stderr=err,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        err.close()
-        self.procs.append(p)
-        return p
-
-    def wait_ready(self, proc: subprocess.Popen[bytes], codes: Sequence[str]) -> dict[str, str]:
-        """Read the ready lines of ``codes`` from ``proc``; fail if it dies or is too slow."""
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        want, endpoints, buf = set(codes), {}, b""
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        sel = selectors.DefaultSelector()
-        sel.register(fd, selectors.EVENT_READ)
-        try:
-            while want:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    raise TongbanError(f"nodes {sorted(want)} not ready after {_READY_TIMEOUT_S:.0f} s "
-                                       f"(see {self.log_dir})")
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise TongbanError(f"node process for {sorted(want)} exited with {proc.wait()} "
-                                       f"before it was ready (see {self.log_dir})")
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    event = json.loads(line)
-                    endpoints[event["code"]] = event["endpoint"]
-                    want.discard(event["code"])
-        finally:
-            sel.close()
-        return endpoints
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        for p in self.procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("process %d did not stop in time; killing it", p.pid)
-                p.kill()
-                p.wait()
-            if p.stdout is not None:
-                p.stdout.close()
-
-
-def _plan(scenario: Scenario, data_dir: Path, rng: random.Random) -> list[dict[str, Any]]:
-    """Poisson arrivals per flow between population-weighted cross-province pairs."""
-    from nodes.store import ProvinceStore
-
-    codes = list(PROVINCE_CODES)
-    weights = [province(c).population_2020 for c in codes]
-    arrivals: list[tuple[float, str]] = []
-    for f in scenario.flows:
-        t = rng.expovariate(f.rate_per_s)
-        while t < scenario.duration_s:
-            arrivals.append((t, f.flow))
-            t += rng.expovariate(f.rate_per_s)
-    arrivals.sort()
-    pairs = []
-    for _ in arrivals:
-        origin = rng.choices(codes, weights)[0]
-        target = origin
-        while target == origin:
-            target = rng.choices(codes, weights)[0]
-        pairs.append((origin, target))
-    need: dict[str, int] = {}
-    for _, target in pairs:
-        need[target] = need.get(target, 0) + 1
-    people: dict[str, list[Any]] = {}
-    certs: dict[str, list[Any]] = {}
-    for code, n in need.items():
-        with ProvinceStore(data_dir / f"{code}.sqlite", code=code) as store:
-            people[code] = store.sample_persons(rng, min(n, 200))
-            certs[code] = store.sample_certificates(rng, min(n, 200))
-    plan = []
-    for (at, flow), (origin, target) in zip(arrivals, pairs, strict=True):
-        req: dict[str, Any] = {"at_s": round(at, 6), "flow": flow, "origin": origin, "serial": f"{len(plan):08d}"}
-        if flow == "identity.verify":
-            p = rng.choice(people[target])
-            wrong = rng.random() < scenario.identity_mismatch_ratio
-            req.update(holder=p.id_number, name=(p.name + "某") if wrong else p.name, photo=p.photo_sha256,
-                       item="居民身份证换领补领异地受理")
-        else:
-            c = rng.choice(certs[target])
-            req.update(holder=c.holder_code, cert_type=c.type_code, item="跨省通办 电子证照调用")
-        plan.append(req)
-    return plan
-
-
-def run_scenario(
-    scenario: Scenario,
-    *,
-    out_dir: Path,
-    cache_dir: Path,
-    on_phase: Callable[[str], None] = lambda _: None,
-) -> RunResult:
-    """Run one scenario end to end; returns what it measured (also on Ctrl-C)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "logs").mkdir(exist_ok=True)
-    on_phase("preparing PKI and world")
+def _prepare(scenario: Scenario, out_dir: Path, cache_dir: Path, progress: LiveProgress) -> tuple[Path, Path]:
+    progress.phase("preparing PKI and world (cached)")
     pki = ensure_pki(cache_dir)
     world = ensure_world(cache_dir, scale=scenario.scale, seed=scenario.seed)
     data = out_dir / "data"
     shutil.rmtree(data, ignore_errors=True)
-    shutil.copytree(world, data)
-    rng = random.Random(f"{scenario.seed}:plan")
-    plan = _plan(scenario, data, rng)
-    result = RunResult(scenario=scenario, out_dir=out_dir, duration_s=0.0, planned=len(plan))
-    children = _Children(out_dir / "logs")
+    data.mkdir(parents=True)
+    shutil.copy(world / "world.json", data / "world.json")
+    for code in scenario.nodes:
+        shutil.copy(world / f"{code}.sqlite", data / f"{code}.sqlite")
+    links = {code: {"delay_ms": l.delay_ms, "jitter_ms": l.jitter_ms, "loss": l.loss}
+             for code, l in scenario.links.items()}
+    (out_dir / "links.json").write_text(json.dumps(links, indent=1), encoding="utf-8")
+    return pki, data
+
+
+def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
+                 progress: LiveProgress | None = None) -> RunResult:
+    """Run one scenario end to end; returns what it measured (also on Ctrl-C)."""
+    progress = progress or LiveProgress(total_s=scenario.duration_s, enabled=False)
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    pki, data = _prepare(scenario, out_dir, cache_dir, progress)
+    plans = build_plan(scenario, data)
+    result = RunResult(scenario=scenario, out_dir=out_dir, planned=sum(len(p) for p in plans))
+    children = Children(out_dir / "logs")
+    common = ["--pki", str(pki), "--data", str(data), "--links", str(out_dir / "links.json")]
     try:
-        on_phase("starting hub")
-        hub = children.start(["node", "hub", "--pki", str(pki), "--data", str(data),
-                              "--listen", "127.0.0.1:0"], "hub-000000")
+        progress.phase("starting the hub")
+        hub = children.start(["node", "hub", *common, "--listen", "127.0.0.1:0"], "hub-000000")
         hub_endpoint = children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
-        on_phase(f"starting 32 provinces in {scenario.province_processes} processes")
-        groups = _pack(PROVINCE_CODES, scenario.province_processes)
-        procs = [children.start(["node", "province", *g, "--pki", str(pki), "--data", str(data),
-                                 "--listen", "127.0.0.1:0", "--hub", hub_endpoint], f"province-{i}")
-                 for i, g in enumerate(groups)]
+        groups = _pack(scenario.nodes, scenario.province_processes)
+        progress.phase(f"starting {len(scenario.nodes)} provinces in {len(groups)} processes")
+        procs = [children.start(["node", "province", *g, *common, "--listen", "127.0.0.1:0",
+                                 "--hub", hub_endpoint], f"province-{i}") for i, g in enumerate(groups)]
         endpoints: dict[str, str] = {}
+        owner = {HUB_CODE: hub}
         for p, g in zip(procs, groups, strict=True):
             endpoints.update(children.wait_ready(p, g))
-        plan_doc = {
-            "endpoints": endpoints, "requests": plan, "timeout_s": scenario.request_timeout_s,
-            "pki": str(pki),
-        }
-        plan_path, result_path = out_dir / "plan.json", out_dir / "loadgen-0.json"
-        plan_path.write_text(json.dumps(plan_doc, ensure_ascii=False), encoding="utf-8")
-        on_phase(f"driving {len(plan)} requests over {scenario.duration_s:g} s")
-        started = time.monotonic()
-        lg = subprocess.run([sys.executable, "-m", "exchange.loadgen", str(plan_path), str(result_path)],
-                            stdin=subprocess.DEVNULL, check=False)
-        if lg.returncode != 0:
-            raise TongbanError(f"load generator exited with {lg.returncode}")
-        doc = json.loads(result_path.read_text(encoding="utf-8"))
-        result.duration_s = float(doc["elapsed_s"]) or (time.monotonic() - started)
-        for f in doc["flows"]:
-            stats = FlowStats.from_json(f)
-            result.flows.setdefault(stats.flow, FlowStats(stats.flow)).merge(stats)
+            owner.update({code: p for code in g})
+        timeline = FaultTimeline(scenario, owner=owner, send=children.send)
+        start_at = time.time() + 1.0
+        result.started_at = datetime.fromtimestamp(start_at, timezone.utc).isoformat(timespec="seconds")
+        loadgens = []
+        for i, reqs in enumerate(plans):
+            path = out_dir / f"plan-{i}.json"
+            path.write_text(json.dumps({"endpoints": endpoints, "requests": reqs, "pki": str(pki),
+                                        "timeout_s": scenario.request_timeout_s, "warmup_s": scenario.warmup_s,
+                                        "start_at": start_at}, ensure_ascii=False), encoding="utf-8")
+            loadgens.append(children.start([str(path), str(out_dir / f"loadgen-{i}.json")], f"loadgen-{i}",
+                                           module="exchange.loadgen"))
+        progress.phase(f"driving {result.planned} requests over {scenario.duration_s:g} s "
+                       f"from {len(loadgens)} load generator(s)")
+        _drive(children, loadgens, timeline, progress, start_at)
     except KeyboardInterrupt:
         result.interrupted = True
+        progress.phase("interrupted: stopping the load, keeping what was measured")
+        for p in children.procs:
+            if "exchange.loadgen" in " ".join(map(str, p.args)) and p.poll() is None:  # type: ignore[arg-type]
+                p.terminate()
+        for p in children.procs:
+            if "exchange.loadgen" in " ".join(map(str, p.args)):  # type: ignore[arg-type]
+                p.wait()
     finally:
-        on_phase("stopping nodes")
+        progress.phase("stopping nodes")
         children.stop()
-    on_phase("verifying ledgers")
-    for code in (HUB_CODE, *PROVINCE_CODES):
-        db = data / f"{code}.sqlite"
-        try:
-            result.ledgers[code] = verify_ledger(db).rows
-        except LedgerChainError:
-            raise
-        except TongbanError as e:
-            raise ConfigError(f"ledger of {code}: {e}") from e
-    (out_dir / "report.json").write_text(json.dumps(result.report(), ensure_ascii=False, indent=2) + "\n",
+    if "timeline" in locals():
+        result.faults = timeline.report()
+    for i in range(len(plans)):
+        path = out_dir / f"loadgen-{i}.json"
+        if path.exists():
+            result.merge_loadgen(json.loads(path.read_text(encoding="utf-8")))
+    progress.phase("verifying ledgers and reconciling")
+    result.recon = reconcile(data, (HUB_CODE, *scenario.nodes))
+    (out_dir / "report.json").write_text(json.dumps(result.report(), ensure_ascii=False, indent=1) + "\n",
                                          encoding="utf-8")
+    _render(out_dir, progress)
     return result
 
 
+def _render(out_dir: Path, progress: LiveProgress) -> None:
+    try:
+        from exchange.report import render_report
+    except ImportError:  # pragma: no cover - renderer is part of the package
+        return
+    progress.phase("writing report.md, report.html and charts")
+    render_report(out_dir)
+
+
+def _drive(children: Children, loadgens: list[Any], timeline: FaultTimeline, progress: LiveProgress,
+           start_at: float) -> None:
+    """Until every load generator has exited: apply faults, feed the live view."""
+    open_ = list(loadgens)
+    with progress:
+        while open_:
+            elapsed = time.time() - start_at
+            timeline.advance(elapsed)
+            progress.tick(max(elapsed, 0.0), timeline.active_labels(elapsed))
+            for p in list(open_):
+                try:
+                    for event in children.read_events(p, 0.1 / len(open_)):
+                        progress.event(event)
+                except EOFError:
+                    if p.wait() not in (0, 130):
+                        raise TongbanError(f"load generator exited with {p.returncode} "
+                                           f"(see {children.log_dir})") from None
+                    open_.remove(p)

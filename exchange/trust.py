@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from certs.pki import verify_chain
 from exchange.errors import ChainError, UnknownKeyError
@@ -23,6 +24,11 @@ class VerifiedKey:
     code: str
     public_key: PublicKey
     not_after_ns: int
+
+
+#: The certificate profile (OU) each role's key must come from: a TLS key can
+#: never sign messages, and a message key can never sign certificates.
+_ROLE_OU = {"signing": "sign", "issuing authority": "ecert-issuer"}
 
 
 def _ns(dt: datetime) -> int:
@@ -55,7 +61,7 @@ class TrustStore:
         role: str = "signing",
     ) -> VerifiedKey:
         """The key of ``cert_der`` after checking it chains to the root for ``code``."""
-        cache_key = (keyid, code, cert_der)
+        cache_key = (keyid, code + "/" + role, cert_der)
         hit = self._cache.get(cache_key)
         if hit is None:
             hit = self._verify(code=code, keyid=keyid, cert_der=cert_der,
@@ -78,6 +84,10 @@ class TrustStore:
             raise ChainError(f"{role} certificate of {code}: expected DER X.509, found bytes that do not parse") from e
         at = datetime.fromtimestamp(now_ns / 1e9, timezone.utc)
         verify_chain(leaf, intermediate, self.root, at=at, expected_code=code)
+        ou = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
+        want = _ROLE_OU[role]
+        if ou != [want]:
+            raise ChainError(f"{role} key of {code}: expected a certificate with OU={want}, found OU={ou}")
         public_key = leaf.public_key()
         found = key_id(public_key)  # type: ignore[arg-type]
         if found != keyid:

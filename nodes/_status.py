@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncio
+import logging
+
 import grpc
 
 from exchange import errors as E
 
 __all__ = ["REASON_KEY", "ErrorInterceptor", "error_from_rpc", "status_of"]
+
+log = logging.getLogger(__name__)
 
 #: Trailing metadata key carrying the stable reason code of a refusal.
 REASON_KEY = "tongban-reason"
@@ -73,6 +78,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 return await inner(request, context)
             except E.TongbanError as e:
                 await context.abort(status_of(e), str(e), trailing_metadata=((REASON_KEY, e.code),))
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception:
+                log.exception("unexpected error in %s", handler_call_details.method)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged by the node)",
+                                    trailing_metadata=((REASON_KEY, "internal"),))
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,

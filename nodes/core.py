@@ -28,6 +28,19 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
 
+#: Upper bound on directory.policy.max_clock_skew_ms, used when seeding the replay window.
+_MAX_SKEW_NS = 60 * 1_000_000_000
+
+
+def _expires_ns(header: header_pb2.Header) -> int:
+    """The header's expiry for the ledger; 0 when absent or out of range (unverified input)."""
+    if not header.HasField("expires_at"):
+        return 0
+    try:
+        return max(0, min(header.expires_at.ToNanoseconds(), 2**63 - 1))
+    except (ValueError, OverflowError):
+        return 0
+
 
 class NodeCore:
     """Identity, trust and bookkeeping of one node; no sockets of its own."""
@@ -39,7 +52,10 @@ class NodeCore:
         self.trust = TrustStore(self._root())
         self.db_path = data_dir / f"{code}.sqlite"
         self.ledger = Ledger(self.db_path, node_code=code)
-        self.replay = ReplayWindow(load_unexpired_message_ids(self.db_path, now_ns=clock()))
+        # Seeded from the ledger after a restart, each id kept as long as a live window
+        # would keep it: its expiry plus the largest clock skew any directory allows.
+        seen = load_unexpired_message_ids(self.db_path, now_ns=clock() - _MAX_SKEW_NS)
+        self.replay = ReplayWindow({mid: exp + _MAX_SKEW_NS for mid, exp in seen.items()})
         self.directory: DirectoryView | None = None
         self.signer = self.creds.sign_signer
 
@@ -61,7 +77,8 @@ class NodeCore:
     def accept_directory(self, envelope: DsseEnvelope) -> DirectoryView:
         """Verify and install a directory if it is newer than ours."""
         current = self.directory.version if self.directory else 0
-        view = verify_directory(envelope, self.trust, now_ns=self.clock(), min_version=current)
+        view = verify_directory(envelope, self.trust, now_ns=self.clock(), min_version=current,
+                                current=self.directory)
         self.directory = view
         return view
 
@@ -115,7 +132,7 @@ class NodeCore:
             peer=peer,
             envelope_sha256=hashlib.sha256(raw).hexdigest(),
             size_bytes=len(raw),
-            expires_at_ns=header.expires_at.ToNanoseconds() if header.HasField("expires_at") else 0,
+            expires_at_ns=_expires_ns(header),
             outcome=error.code if error is not None else outcome,
             reason=str(error) if error is not None else "",
             trace_id=header.trace_id,

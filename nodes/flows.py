@@ -22,7 +22,10 @@ from exchange.trust import TrustStore
 from nodes.store import CertRecord, ProvinceStore
 from tongban.v1 import ecert_pb2, header_pb2, identity_pb2
 
-__all__ = ["Answerer", "FlowResult", "check_answer", "ecert_from_record"]
+__all__ = ["SERVED_FLOWS", "Answerer", "FlowResult", "check_answer", "ecert_from_record"]
+
+#: The flows a province answers.
+SERVED_FLOWS = ("ecert.fetch", "identity.verify")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,13 @@ import grpc
 from certs.pki import HUB_CODE, load_pki_manifest, load_node_credentials
 from exchange.directory import DirectoryContent, MemberInfo, build_directory, seal_directory
 from exchange.opener import check_binding
-from exchange.errors import ConfigError, PeerIdentityError, RoutingError, TongbanError
+from exchange.errors import ConfigError, PeerIdentityError, PeerUnavailableError, RoutingError, TongbanError
 from exchange.geo import division_routes, province
 from exchange.keys import key_id
 from nodes._grpc import build_server, open_channel, peer_code
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
+from nodes.link import LinkShim
 from tongban.v1 import directory_pb2, services_pb2, services_pb2_grpc
 
 __all__ = ["DEFAULT_ACCESS_RULES", "HubNode"]
@@ -56,12 +57,15 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         access_rules: tuple[tuple[str, str, tuple[str, ...]], ...] = DEFAULT_ACCESS_RULES,
         directory_validity_s: int = 86_400,
         forward_timeout_s: float = 10.0,
+        links: LinkShim | None = None,
     ) -> None:
         self.core = NodeCore(code=HUB_CODE, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
         self.pki_dir = pki_dir
         self.access_rules = access_rules
         self.validity_s = directory_validity_s
         self.forward_timeout_s = forward_timeout_s
+        self.links = links or LinkShim()
+        self._listen = ""
         self.codes = [c for c in load_pki_manifest(pki_dir)["codes"] if c != HUB_CODE]
         self.members = {HUB_CODE: self._member(HUB_CODE, "国家政务服务平台", directory_pb2.MEMBER_KIND_HUB)}
         for code in self.codes:
@@ -109,20 +113,44 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.revocations.append((keyid, self.core.clock(), reason))
         return self.publish()
 
+    def revoke_node(self, code: str, *, reason: str) -> int:
+        """Revoke every signing key of node ``code`` (key compromise)."""
+        now = self.core.clock()
+        for keyid, _ in self.members[code].signing_keys:
+            self.revocations.append((keyid, now, reason))
+        return self.publish()
+
     def set_access_rules(self, rules: tuple[tuple[str, str, tuple[str, ...]], ...]) -> int:
         self.access_rules = rules
         return self.publish()
 
     # -- server ------------------------------------------------------------
     async def start(self, listen: str) -> int:
-        server, port, health = build_server(
+        port = await self._serve(listen)
+        self._listen = f"{listen.rsplit(':', 1)[0]}:{port}"
+        log.info("hub listening on port %d", port)
+        return port
+
+    async def _serve(self, listen: str) -> int:
+        server, port, _ = build_server(
             creds=self.core.server_creds(), listen=listen,
             services=[(services_pb2_grpc.add_HubServiceServicer_to_server, self, "tongban.v1.HubService")],
         )
         await server.start()
         self.server = server
-        log.info("hub listening on port %d", port)
         return port
+
+    async def go_down(self) -> None:
+        """Fault injection: stop serving until come_up(); state is kept."""
+        if self.server is not None:
+            await self.server.stop(0)
+            self.server = None
+            log.warning("hub is down")
+
+    async def come_up(self) -> None:
+        if self.server is None:
+            await self._serve(self._listen)
+            log.warning("hub is up again")
 
     async def stop(self, grace_s: float = 2.0) -> None:
         if self.server is not None:
@@ -188,14 +216,19 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         core.record("received", env, peer=peer, header=header)
         core.record("forwarded", env, peer=target, header=header)
         try:
+            await self.links.cross(target, timeout_s=self.forward_timeout_s)
             reply = await stub.Handle(services_pb2.HandleRequest(envelope=env), timeout=self.forward_timeout_s)
+            await self.links.cross(target, timeout_s=self.forward_timeout_s)
         except grpc.aio.AioRpcError as rpc_error:
             err = error_from_rpc(rpc_error, hop=f"node {target}")
             core.record("rejected", env, peer=target, header=header, error=err)
             raise err from None
+        except PeerUnavailableError as e:
+            core.record("rejected", env, peer=target, header=header, error=e)
+            raise
         try:
             resp = core.open(reply.envelope, expect="response", relay=True)
-            check_binding(resp.header, request=opened.envelope, requester=header.sender, responder=target)
+            check_binding(resp, request=opened.envelope, requester=header.sender, responder=target)
         except TongbanError as e:
             core.record("rejected", reply.envelope, peer=target, error=e)
             raise

@@ -4,6 +4,14 @@ Each node prints one JSON line ``{"event": "ready", "code": ..., "endpoint": ...
 on stdout once it serves (a province: once it is registered with the hub), so a
 parent can wait for readiness without polling. SIGTERM and SIGINT stop the nodes
 gracefully: in-flight calls finish, ledgers are flushed and closed.
+
+A parent may steer the nodes through stdin, one JSON command per line (this is
+how the scenario runner injects faults; nothing else can reach it):
+
+    {"op": "down", "codes": ["440000"]}     stop serving (callers see UNAVAILABLE)
+    {"op": "up", "codes": ["440000"]}       serve again on the same port
+    {"op": "link", "code": "540000", "delay_ms": 200, "jitter_ms": 5, "loss": 0.02, "partitioned": false}
+    {"op": "revoke", "code": "440000"}      hub only: revoke the node's signing keys
 """
 
 from __future__ import annotations
@@ -11,16 +19,35 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from certs.pki import HUB_CODE
+from nodes.link import Link, LinkShim
 
-__all__ = ["run_hub", "run_provinces", "serve_hub", "serve_provinces"]
+__all__ = ["load_links", "run_hub", "run_provinces", "serve_hub", "serve_provinces"]
 
 log = logging.getLogger(__name__)
+
+
+class _Steerable(Protocol):
+    links: LinkShim
+
+    async def go_down(self) -> None: ...
+    async def come_up(self) -> None: ...
+
+
+def load_links(path: Path | None) -> LinkShim:
+    """Link states from a JSON file ``{code: {delay_ms, jitter_ms, loss}}``."""
+    if path is None:
+        return LinkShim()
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return LinkShim({code: Link(**spec) for code, spec in doc.items()})
 
 
 def _ready(code: str, endpoint: str) -> None:
@@ -28,45 +55,92 @@ def _ready(code: str, endpoint: str) -> None:
     sys.stdout.flush()
 
 
-async def _wait_for_signal() -> None:
+async def _apply(cmd: dict[str, Any], nodes: dict[str, _Steerable], shim: LinkShim) -> None:
+    op = cmd.get("op")
+    if op in ("down", "up"):
+        for code in cmd.get("codes", []):
+            node = nodes.get(code)
+            if node is not None:
+                await (node.go_down() if op == "down" else node.come_up())
+    elif op == "link":
+        changes = {k: cmd[k] for k in ("delay_ms", "jitter_ms", "loss", "partitioned") if k in cmd}
+        shim.set(cmd["code"], **changes)
+    elif op == "revoke":
+        hub = nodes.get(HUB_CODE)
+        if hub is not None:
+            hub.revoke_node(cmd["code"], reason=cmd.get("reason", "key compromise"))  # type: ignore[attr-defined]
+    else:
+        log.warning("unknown control command %r", cmd)
+
+
+def _stdin_is_pipe() -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+async def _serve_until_stopped(nodes: dict[str, _Steerable], shim: LinkShim) -> None:
+    """Apply stdin commands until SIGTERM/SIGINT, or until the parent's pipe closes."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reader_task = None
+    if _stdin_is_pipe():
+        # A parent steers us through the pipe; when it goes away, so do we.
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+        async def read_commands() -> None:
+            while line := await reader.readline():
+                try:
+                    await _apply(json.loads(line), nodes, shim)
+                except Exception:  # noqa: BLE001 - a bad command must not stop the node
+                    log.exception("control command failed: %r", line[:200])
+            log.warning("control pipe closed by the parent: stopping")
+            stop.set()
+
+        reader_task = loop.create_task(read_commands())
     await stop.wait()
+    if reader_task is not None:
+        reader_task.cancel()
 
 
-async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str) -> None:
+async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path | None = None) -> None:
     from nodes.hub import HubNode
 
-    hub = HubNode(pki_dir=pki_dir, data_dir=data_dir)
+    shim = load_links(links)
+    hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim)
     port = await hub.start(listen)
     _ready(HUB_CODE, f"{listen.rsplit(':', 1)[0]}:{port}")
     try:
-        await _wait_for_signal()
+        await _serve_until_stopped({HUB_CODE: hub}, shim)
     finally:
         await hub.stop()
 
 
-async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path, listen: str, hub: str) -> None:
+async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path, listen: str, hub: str,
+                          links: Path | None = None) -> None:
     from nodes.province import ProvinceNode
 
     host, _, port_text = listen.rpartition(":")
     if len(codes) > 1 and port_text not in ("0", ""):
         raise SystemExit(f"--listen {listen}: several provinces in one process need port 0 (one port each)")
-    nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub) for c in codes]
+    shim = load_links(links)
+    nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim) for c in codes]
     try:
         for node in nodes:
             await node.start(f"{host}:{port_text or 0}")
             _ready(node.code, node.endpoint)
-        await _wait_for_signal()
+        await _serve_until_stopped({n.code: n for n in nodes}, shim)
     finally:
         await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
 
 
-def run_hub(**kwargs: object) -> None:
-    asyncio.run(serve_hub(**kwargs))  # type: ignore[arg-type]
+def run_hub(**kwargs: Any) -> None:
+    asyncio.run(serve_hub(**kwargs))
 
 
-def run_provinces(**kwargs: object) -> None:
-    asyncio.run(serve_provinces(**kwargs))  # type: ignore[arg-type]
+def run_provinces(**kwargs: Any) -> None:
+    asyncio.run(serve_provinces(**kwargs))

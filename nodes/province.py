@@ -15,13 +15,14 @@ import grpc
 from certs.pki import HUB_CODE
 from exchange import payloads
 from exchange.dsse import DsseEnvelope, seal
-from exchange.errors import HeaderError, PeerIdentityError, PeerUnavailableError, TongbanError
+from exchange.errors import HeaderError, PayloadTypeError, PeerIdentityError, PeerUnavailableError, TongbanError
 from exchange.header import check_header_shape, make_header
 from exchange.opener import check_binding
 from nodes._grpc import build_server, open_channel, peer_code
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
-from nodes.flows import Answerer, check_answer
+from nodes.flows import SERVED_FLOWS, Answerer, check_answer
+from nodes.link import LinkShim
 from nodes.store import ProvinceStore
 from tongban.v1 import directory_pb2, ecert_pb2, envelope_pb2, identity_pb2, services_pb2, services_pb2_grpc
 
@@ -69,6 +70,7 @@ class ProvinceNode:
         request_timeout_s: float = 10.0,
         message_lifetime_ms: int = 30_000,
         directory_refresh_s: float = 5.0,
+        links: LinkShim | None = None,
     ) -> None:
         self.code = code
         self.core = NodeCore(code=code, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
@@ -81,6 +83,8 @@ class ProvinceNode:
         self.request_timeout_s = request_timeout_s
         self.lifetime_ms = message_lifetime_ms
         self.refresh_s = directory_refresh_s
+        self.links = links or LinkShim()
+        self._listen = ""
         self.server: grpc.aio.Server | None = None
         self.endpoint = ""
         self._hub_channel: grpc.aio.Channel | None = None
@@ -90,6 +94,17 @@ class ProvinceNode:
     # -- lifecycle ---------------------------------------------------------
     async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
         """Serve, register with the hub, and keep the directory fresh."""
+        port = await self._serve(listen)
+        host = advertise_host or listen.rsplit(":", 1)[0]
+        self.endpoint = f"{host}:{port}"
+        self._listen = f"{listen.rsplit(':', 1)[0]}:{port}"
+        self._hub_channel = open_channel(self.hub_target, self.core.channel_creds(), peer=HUB_CODE)
+        self._hub = services_pb2_grpc.HubServiceStub(self._hub_channel)
+        await self.register()
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
+        return port
+
+    async def _serve(self, listen: str) -> int:
         server, port, _ = build_server(
             creds=self.core.server_creds(), listen=listen,
             services=[
@@ -100,13 +115,20 @@ class ProvinceNode:
         )
         await server.start()
         self.server = server
-        host = advertise_host or listen.rsplit(":", 1)[0]
-        self.endpoint = f"{host}:{port}"
-        self._hub_channel = open_channel(self.hub_target, self.core.channel_creds(), peer=HUB_CODE)
-        self._hub = services_pb2_grpc.HubServiceStub(self._hub_channel)
-        await self.register()
-        self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
         return port
+
+    async def go_down(self) -> None:
+        """Fault injection: stop serving (callers see UNAVAILABLE) until come_up()."""
+        if self.server is not None:
+            await self.server.stop(0)
+            self.server = None
+            log.warning("node %s is down", self.code)
+
+    async def come_up(self) -> None:
+        """Serve again on the same port, as a restarted node would."""
+        if self.server is None:
+            await self._serve(self._listen)
+            log.warning("node %s is up again", self.code)
 
     async def register(self, timeout_s: float = 30.0) -> None:
         """Announce our endpoint; waits for the hub to be ready (bounded)."""
@@ -165,6 +187,13 @@ class ProvinceNode:
             if peer not in (HUB_CODE, opened.header.sender):
                 raise PeerIdentityError(
                     f"request from {opened.header.sender} arrived from TLS peer {peer!r}: expected the hub or the sender")
+            if opened.spec.flow not in SERVED_FLOWS:
+                raise PayloadTypeError(
+                    f"node {self.code} serves {', '.join(SERVED_FLOWS)}, found a {opened.spec.flow} request")
+            # The receiver enforces the access rules itself: a request that skips the
+            # hub (or a hub that forgets) gets no further than it would through the hub.
+            core.current_directory().check_access(
+                sender=opened.header.sender, flow=opened.spec.flow, cert_type=opened.header.subject.cert_type)
         except TongbanError as e:
             core.record("rejected", env, peer=peer, error=e)
             raise
@@ -211,15 +240,20 @@ class ProvinceNode:
         out = services_pb2.SubmitResponse(request=pb, trace_id=header.trace_id)
         try:
             try:
+                await self.links.cross(self.code, timeout_s=self.request_timeout_s)
                 reply = await self._hub.Exchange(services_pb2.ExchangeRequest(envelope=pb),
                                                  timeout=self.request_timeout_s)
+                await self.links.cross(self.code, timeout_s=self.request_timeout_s)
             except grpc.aio.AioRpcError as e:
-                raise error_from_rpc(e, hop="hub") from None
-            except asyncio.CancelledError:
+                err = error_from_rpc(e, hop="hub")
+                core.record("rejected", pb, peer=HUB_CODE, header=header, error=err)
+                raise err from None
+            except PeerUnavailableError as e:
+                core.record("rejected", pb, peer=HUB_CODE, header=header, error=e)
                 raise
             try:
                 opened = core.open(reply.envelope, expect="response")
-                check_binding(opened.header, request=env, requester=self.code, responder=receiver)
+                check_binding(opened, request=env, requester=self.code, responder=receiver)
                 result = check_answer(opened, request_subject=header.subject, directory=core.current_directory(),
                                       trust=core.trust, now_ns=core.clock())
             except TongbanError as e:

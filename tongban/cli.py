@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from exchange.errors import TongbanError
+from exchange.errors import ConfigError, TongbanError
 
 __all__ = ["main"]
 
@@ -23,6 +23,7 @@ EPILOG = """examples:
   tongban node hub --pki pki/ --data world/ --listen 127.0.0.1:7000
   tongban node province 440000 --pki pki/ --data world/ --listen 127.0.0.1:7044 --hub 127.0.0.1:7000
   tongban run scenarios/quickstart.toml
+  tongban report runs/quickstart-20261128-010000/
   tongban trace --flow ecert.fetch --from 440000 --out trace/
   tongban ledger verify runs/quickstart-*/data/000000.sqlite
 """
@@ -58,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--pki", required=True, type=Path, metavar="DIR")
         sp.add_argument("--data", required=True, type=Path, metavar="DIR")
         sp.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT")
+        sp.add_argument("--links", type=Path, metavar="FILE",
+                        help="JSON {code: {delay_ms, jitter_ms, loss}}: each province's link to the hub")
 
     run = sub.add_parser("run", help="run a scenario and print its summary")
     run.add_argument("file", type=Path)
@@ -65,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, metavar="S", help="override the load duration")
     run.add_argument("--seed", type=int, help="override the world and load seed")
     run.add_argument("--cache", type=Path, default=Path("runs/.cache"), help="PKI and world cache")
+
+    rep = sub.add_parser("report", help="re-render report.md, report.html and charts from a run's report.json")
+    rep.add_argument("dir", type=Path, metavar="RUN_DIR")
 
     trace = sub.add_parser("trace", help="run one flow and show every hop")
     trace.add_argument("--flow", choices=["ecert.fetch", "identity.verify"], default="ecert.fetch")
@@ -106,24 +112,43 @@ def _cmd_node(a: argparse.Namespace) -> int:
     from nodes.process import run_hub, run_provinces
 
     if a.role == "hub":
-        run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen)
+        run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen, links=a.links)
     else:
-        run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub)
+        run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub, links=a.links)
     return 0
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
+    from exchange.progress import LiveProgress
     from exchange.runner import run_scenario
     from exchange.scenario import load_scenario
     from tongban._summary import print_summary
 
     scenario = load_scenario(a.file, overrides={"duration_s": a.duration, "seed": a.seed})
     out = a.out or Path("runs") / f"{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    result = run_scenario(scenario, out_dir=out, cache_dir=a.cache,
-                          on_phase=lambda s: print(f"· {s}", file=sys.stderr, flush=True))
-    print_summary(result)
+    progress = LiveProgress(total_s=scenario.duration_s)
+    result = run_scenario(scenario, out_dir=out, cache_dir=a.cache, progress=progress)
+    print_summary(result.report(), out)
     failed = sum(sum(s.failed_by_reason().values()) for s in result.flows.values())
-    return 1 if failed or result.interrupted else 0
+    return 1 if failed or result.interrupted or result.recon.lost else 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    import json
+
+    from exchange.report import render_report
+    from tongban._summary import print_summary
+
+    path = a.dir / "report.json"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: expected a report.json written by `tongban run`: {e}") from e
+    written = render_report(a.dir, report)
+    print_summary(report, a.dir)
+    for p in written:
+        print(f"wrote {p}")
+    return 0
 
 
 def _cmd_trace(a: argparse.Namespace) -> int:
@@ -146,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     handler = {"pki": _cmd_pki, "world": _cmd_world, "node": _cmd_node, "run": _cmd_run,
-               "trace": _cmd_trace, "ledger": _cmd_ledger}[args.command]
+               "trace": _cmd_trace, "ledger": _cmd_ledger, "report": _cmd_report}[args.command]
     try:
         return handler(args)
     except TongbanError as e:

@@ -123,8 +123,9 @@ def test_run_a_short_scenario_prints_the_summary_and_leaves_no_process(
     for f in flows.values():
         assert f["count"] > 0 and f["ok"] == f["count"] and f["failed_by_reason"] == {}
         assert 0 < f["latency_ms"]["p50"] <= f["latency_ms"]["p99"] <= f["latency_ms"]["max"]
-    assert report["reconciliation"]["lost"] == 0
-    assert len(report["ledger_rows"]) == 33 and report["ledger_rows"]["000000"] > 0
+    rec = report["reconciliation"]
+    assert rec["lost"] == 0 and rec["sent"] == rec["delivered"] == rec["fired"] == rec["planned"] > 0
+    assert len(report["ledgers"]) == 33 and all(v["verified"] for v in report["ledgers"].values())
     assert "every hash chain verified" in printed and "identity.verify" in printed
     assert _children() == []
 
@@ -133,5 +134,6 @@ def test_scenario_errors_name_file_key_and_reason(tmp_path: Path, capsys: pytest
     bad = tmp_path / "bad.toml"
     bad.write_text('[load]\nduration_s = 3\nrate = 5\n', encoding="utf-8")
     assert main(["run", str(bad)]) == 2
-    assert capsys.readouterr().err == (f"tongban: error: {bad}: load.rate: unknown key (expected one of: "
-                                       "duration_s, flows, identity_mismatch_ratio, request_timeout_s)\n")
+    assert capsys.readouterr().err == (
+        f"tongban: error: {bad}: load.rate: unknown key (expected one of: duration_s, flows, gravity_exponent, "
+        "identity_mismatch_ratio, loadgen_processes, matrix, ramps, request_timeout_s, selection, warmup_s)\n")

@@ -1,0 +1,92 @@
+"""Live progress of a run on the terminal (rich), fed by the load generators.
+
+Shows elapsed and total time, current throughput, running p99 (from a merged
+histogram), failures and the faults active now. Off a terminal it prints a plain
+line every few seconds instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from exchange.metrics import FlowStats
+
+__all__ = ["LiveProgress"]
+
+
+class LiveProgress:
+    """Aggregates per-second progress events from every load generator."""
+
+    def __init__(self, *, total_s: float, console: Console | None = None, enabled: bool = True) -> None:
+        self.total_s = total_s
+        self.console = console or Console(stderr=True)
+        self.enabled = enabled
+        self.running = FlowStats("all")
+        self.last_second: dict[int, FlowStats] = {}
+        self.elapsed_s = 0.0
+        self.active_faults: list[str] = []
+        self._live: Live | None = None
+        self._last_plain = 0.0
+
+    def __enter__(self) -> LiveProgress:
+        if self.enabled and self.console.is_terminal:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def phase(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(f"· {text}")
+
+    def event(self, doc: dict[str, Any]) -> None:
+        """One progress line from a load generator."""
+        stats = doc.get("stats")
+        if stats:
+            s = FlowStats.from_json(stats)
+            self.running.merge(s)
+            self.last_second.setdefault(int(doc["t"]), FlowStats("s")).merge(s)
+
+    def tick(self, elapsed_s: float, active_faults: Sequence[str]) -> None:
+        self.elapsed_s = elapsed_s
+        self.active_faults = list(active_faults)
+        if self._live is not None:
+            self._live.update(self._render())
+        elif self.enabled and time.monotonic() - self._last_plain >= 5:
+            self._last_plain = time.monotonic()
+            self.console.print(self._line())
+
+    def _numbers(self) -> tuple[int, int, float, int]:
+        done = self.running.count
+        failed = done - self.running.ok
+        last = self.last_second.get(int(self.elapsed_s) - 1)
+        rate = last.ok if last else 0
+        return done, failed, self.running.percentile_ms(99), rate
+
+    def _line(self) -> str:
+        done, failed, p99, rate = self._numbers()
+        faults = ", ".join(self.active_faults) or "none"
+        return (f"  {self.elapsed_s:5.1f}/{self.total_s:g} s  {rate} ok/s  done {done}  failed {failed}  "
+                f"p99 {p99:.1f} ms  faults: {faults}")
+
+    def _render(self) -> Table:
+        done, failed, p99, rate = self._numbers()
+        t = Table.grid(padding=(0, 2))
+        t.add_row("elapsed", f"{self.elapsed_s:.1f} / {self.total_s:g} s")
+        t.add_row("throughput", f"{rate} ok/s")
+        t.add_row("completed", str(done))
+        t.add_row("failures", f"[red]{failed}[/red]" if failed else "0")
+        t.add_row("running p99", f"{p99:.1f} ms")
+        t.add_row("active faults", ", ".join(self.active_faults) or "none")
+        return t
