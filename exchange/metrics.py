@@ -78,7 +78,7 @@ class FlowStats:
         h = self.latency_us
         if h.get_total_count() == 0:
             return []
-        points = [0.1, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97, 98, 99, 99.5, 99.9, 99.99, 100]
+        points = [0.1, 0.5, *range(1, 100), 99.5, 99.9, 99.99, 100]
         return [[round(h.get_value_at_percentile(p) / 1000.0, 3), p / 100] for p in points]
 
     def summary(self, duration_s: float) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,7 +99,7 @@ class RunResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "tongban_version": _version(),
-            "scenario": sc.to_dict(),
+            "scenario": {**sc.to_dict(), "topology": "star"},
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "interrupted": self.interrupted,
@@ -186,7 +188,13 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
                 p.wait()
     finally:
         progress.phase("stopping nodes")
-        children.stop()
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # a 2nd Ctrl-C must not orphan nodes
+        try:
+            children.stop()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
     if "timeline" in locals():
         result.faults = timeline.report()
     for i in range(len(plans)):

@@ -1,0 +1,171 @@
+"""The scenario engine end to end: faults in their window, link delay in the
+latency, every report file, and Ctrl-C leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from exchange.progress import LiveProgress
+from exchange.runner import run_scenario
+from exchange.scenario import load_scenario
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NODES = '["110000", "310000", "440000", "510000"]'
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _write(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f"# {name}: a test scenario\n[world]\nscale = 1e-5\nseed = 7\n{body}", encoding="utf-8")
+    return path
+
+
+def _run(path: Path, out: Path, cache: Path) -> dict:
+    scenario = load_scenario(path)
+    run_scenario(scenario, out_dir=out, cache_dir=cache, progress=LiveProgress(total_s=1, enabled=False))
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def test_node_down_fails_only_inside_its_window_and_recovers(tmp_path: Path, cache: Path) -> None:
+    path = _write(tmp_path, "down", f"""
+[topology]
+nodes = {NODES}
+province_processes = 2
+delay = 0
+[load]
+duration_s = 8
+request_timeout_s = 2
+[load.flows."identity.verify"]
+rate_per_s = 40
+[[faults]]
+kind = "node_down"
+at_s = 2
+duration_s = 2
+nodes = ["440000"]
+""")
+    report = _run(path, tmp_path / "out", cache)
+    ts = report["timeseries"]
+    failed = dict(zip(ts["t_s"], ts["failed"], strict=True))
+    ok = dict(zip(ts["t_s"], ts["ok"], strict=True))
+    # failures start with the fault and end within the deadline (2 s) after it
+    assert sum(failed.values()) > 0
+    assert all(n == 0 for t, n in failed.items() if t < 2 or t >= 4 + 2), failed
+    assert sum(failed[t] for t in (2, 3) if t in failed) > 0, failed
+    # and traffic recovers: the last seconds are all ok again
+    assert all(ok[t] > 0 and failed.get(t, 0) == 0 for t in (6, 7)), (ok, failed)
+    flow = report["flows"]["identity.verify"]
+    assert set(flow["failed_by_reason"]) <= {"unavailable", "window_unavailable"}
+    rec = report["reconciliation"]
+    assert rec["lost"] == 0 and rec["sent"] == rec["delivered"] + rec["rejected"] + rec["failed"]
+    assert report["faults"] == [{"kind": "node_down", "nodes": ["440000"], "at_s": 2.0, "end_s": 4.0,
+                                 "detail": "stops serving", "applied": True}]
+
+
+def test_configured_link_delay_shows_in_the_measured_p50(tmp_path: Path, cache: Path) -> None:
+    path = _write(tmp_path, "slow", f"""
+[topology]
+nodes = {NODES}
+province_processes = 1
+delay = 30
+[load]
+duration_s = 3
+[load.flows."identity.verify"]
+rate_per_s = 20
+""")
+    report = _run(path, tmp_path / "out", cache)
+    # each exchange crosses the asker's link and the answerer's link, both ways: 4 x 30 ms
+    p50 = report["flows"]["identity.verify"]["latency_ms"]["p50"]
+    assert 120 <= p50 <= 175, p50
+    assert 30 <= report["hops"]["origin_to_hub_ms"]["p50"] <= 45
+    assert report["reconciliation"]["lost"] == 0
+
+
+def test_every_report_file_is_written_and_rerendered(tmp_path: Path, cache: Path) -> None:
+    from tongban.cli import main
+
+    path = _write(tmp_path, "files", f"""
+[topology]
+nodes = {NODES}
+province_processes = 1
+[load]
+duration_s = 2
+[load.flows."ecert.fetch"]
+rate_per_s = 10
+""")
+    out = tmp_path / "out"
+    report = _run(path, out, cache)
+    names = {"report.json", "report.md", "report.html"}
+    charts = {"latency_cdf.png", "timeseries.png", "matrix.png", "province_p99.png"}
+    assert names <= {p.name for p in out.iterdir()}
+    assert charts == {p.name for p in (out / "charts").iterdir()}
+    assert report["flows"]["ecert.fetch"]["ok"] == report["flows"]["ecert.fetch"]["count"] > 0
+    before = (out / "report.md").read_bytes()
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").read_bytes() == before
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd:
+                found.append(cmd)
+    return found
+
+
+def test_sigint_gives_a_partial_report_and_leaves_no_process(tmp_path: Path, cache: Path) -> None:
+    path = _write(tmp_path, "interrupt", f"""
+[topology]
+nodes = {NODES}
+province_processes = 2
+[load]
+duration_s = 60
+[load.flows."identity.verify"]
+rate_per_s = 20
+""")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "tongban", "run", str(path), "--out", str(out),
+                             "--cache", str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until requests complete, as a user watching the progress would
+        words = line.split()
+        if b"done" in words and int(words[words.index(b"done") + 1]) > 0:
+            break
+    else:
+        pytest.fail(f"run never started driving load: {proc.wait()}")
+    deadline = time.monotonic() + 30
+    while not (out / "loadgen-0.json").exists() and time.monotonic() < deadline:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait(timeout=60)
+    proc.stdout.close()  # type: ignore[union-attr]
+    proc.stderr.close()
+    assert proc.returncode == 1
+    assert _processes_mentioning(str(out)) == []
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["interrupted"] is True
+    assert all(v["verified"] for v in report["ledgers"].values())
+    assert report["reconciliation"]["sent"] > 0
