@@ -28,6 +28,7 @@ from tongban.v1 import directory_pb2
 
 __all__ = [
     "DEFAULT_POLICY",
+    "REGIONS",
     "DirectoryContent",
     "DirectoryView",
     "MemberInfo",
@@ -67,6 +68,22 @@ class DirectoryContent:
     access_rules: Sequence[tuple[str, str, Sequence[str]]]  # (sender, flow, cert types)
     revocations: Sequence[tuple[str, int, str]] = ()  # (keyid, revoked_at_ns, reason)
     policy: directory_pb2.Policy = field(default_factory=lambda: DEFAULT_POLICY)
+    topology: str = "star"
+    regions: dict[str, Sequence[str]] = field(default_factory=dict)
+
+
+_TOPOLOGY_KINDS = {"star": directory_pb2.TOPOLOGY_KIND_STAR, "regional": directory_pb2.TOPOLOGY_KIND_REGIONAL,
+                   "direct": directory_pb2.TOPOLOGY_KIND_DIRECT}
+
+#: 跨省 cooperation regions whose members exchange directly in the regional
+#: topology. 粤港澳大湾区 lists only its mainland province (广东); Hong Kong and
+#: Macao are not nodes of the national platform.
+REGIONS: dict[str, tuple[str, ...]] = {
+    "京津冀": ("110000", "120000", "130000"),
+    "长三角": ("310000", "320000", "330000", "340000"),
+    "粤港澳": ("440000",),
+    "川渝": ("500000", "510000"),
+}
 
 
 def build_directory(content: DirectoryContent, *, now_ns: int, validity_s: int) -> directory_pb2.Directory:
@@ -93,6 +110,10 @@ def build_directory(content: DirectoryContent, *, now_ns: int, validity_s: int) 
         d.division_routes.add(prefix=prefix, node=node)
     for sender, flow, types in content.access_rules:
         d.access_rules.add(sender=sender, flow=flow, cert_types=list(types))
+    d.topology.kind = _TOPOLOGY_KINDS[content.topology]
+    if content.topology == "regional":
+        for name, members in content.regions.items():
+            d.topology.regions.add(name=name, members=list(members))
     for keyid, at_ns, reason in content.revocations:
         r = d.revocations.add(keyid=keyid, reason=reason)
         r.revoked_at.FromNanoseconds(at_ns)
@@ -121,6 +142,9 @@ class DirectoryView:
         self._type_names = {c.cert_type: c.cert_type_name for c in pb.catalogue}
         self._routes = {r.prefix: r.node for r in pb.division_routes}
         self._route_lengths = sorted({len(p) for p in self._routes}, reverse=True)
+        self.topology = {directory_pb2.TOPOLOGY_KIND_REGIONAL: "regional",
+                         directory_pb2.TOPOLOGY_KIND_DIRECT: "direct"}.get(pb.topology.kind, "star")
+        self._region_of = {m: r.name for r in pb.topology.regions for m in r.members}
         self._rules: dict[tuple[str, str], frozenset[str]] = {}
         for rule in pb.access_rules:
             key = (rule.sender, rule.flow)
@@ -194,6 +218,15 @@ class DirectoryView:
         if not m.endpoint:
             raise RoutingError(f"node {node} has not registered an endpoint (directory v{self.version})")
         return m.endpoint
+
+    def direct(self, a: str, b: str) -> bool:
+        """Do ``a`` and ``b`` exchange directly (not through the hub) in this topology?"""
+        if self.topology == "direct":
+            return True
+        if self.topology == "regional":
+            region = self._region_of.get(a)
+            return region is not None and region == self._region_of.get(b)
+        return False
 
     def cert_type_name(self, cert_type: str) -> str:
         return self._type_names.get(cert_type, "")

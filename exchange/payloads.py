@@ -12,7 +12,7 @@ from typing import Literal
 from google.protobuf.message import DecodeError, Message
 
 from exchange.errors import MalformedError, PayloadTypeError
-from tongban.v1 import directory_pb2, ecert_pb2, header_pb2, identity_pb2
+from tongban.v1 import directory_pb2, ecert_pb2, header_pb2, healthcode_pb2, identity_pb2
 
 __all__ = [
     "DIRECTORY",
@@ -20,6 +20,8 @@ __all__ = [
     "ECERT_REQUEST",
     "ECERT_RESPONSE",
     "FLOWS",
+    "HEALTHCODE_REQUEST",
+    "HEALTHCODE_RESPONSE",
     "IDENTITY_REQUEST",
     "IDENTITY_RESPONSE",
     "REGISTRATION",
@@ -40,6 +42,8 @@ IDENTITY_RESPONSE = "application/vnd.tongban.identity-response.v1+proto"
 ECERT = "application/vnd.tongban.ecert.v1+proto"
 DIRECTORY = "application/vnd.tongban.directory.v1+proto"
 REGISTRATION = "application/vnd.tongban.registration.v1+proto"
+HEALTHCODE_REQUEST = "application/vnd.tongban.healthcode-request.v1+proto"
+HEALTHCODE_RESPONSE = "application/vnd.tongban.healthcode-response.v1+proto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,9 @@ _SPECS: dict[str, PayloadSpec] = {
         PayloadSpec(ECERT_RESPONSE, ecert_pb2.EcertFetchResponse, "ecert.fetch", "response"),
         PayloadSpec(IDENTITY_REQUEST, identity_pb2.IdentityVerifyRequest, "identity.verify", "request", IDENTITY_RESPONSE),
         PayloadSpec(IDENTITY_RESPONSE, identity_pb2.IdentityVerifyResponse, "identity.verify", "response"),
+        PayloadSpec(HEALTHCODE_REQUEST, healthcode_pb2.HealthCodeCheckRequest, "healthcode.check", "request",
+                    HEALTHCODE_RESPONSE),
+        PayloadSpec(HEALTHCODE_RESPONSE, healthcode_pb2.HealthCodeCheckResponse, "healthcode.check", "response"),
         PayloadSpec(ECERT, ecert_pb2.ECertificate, "ecert", "document"),
         PayloadSpec(DIRECTORY, directory_pb2.Directory, "directory", "document"),
         PayloadSpec(REGISTRATION, directory_pb2.Registration, "registration", "request"),

@@ -99,7 +99,7 @@ class RunResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "tongban_version": _version(),
-            "scenario": {**sc.to_dict(), "topology": "star"},
+            "scenario": sc.to_dict(),
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "interrupted": self.interrupted,
@@ -134,8 +134,11 @@ def _prepare(scenario: Scenario, out_dir: Path, cache_dir: Path, progress: LiveP
     shutil.copy(world / "world.json", data / "world.json")
     for code in scenario.nodes:
         shutil.copy(world / f"{code}.sqlite", data / f"{code}.sqlite")
-    links = {code: {"delay_ms": l.delay_ms, "jitter_ms": l.jitter_ms, "loss": l.loss}
-             for code, l in scenario.links.items()}
+    p = scenario.paths
+    links = {"links": {code: {"delay_ms": l.delay_ms, "jitter_ms": l.jitter_ms, "loss": l.loss}
+                       for code, l in scenario.links.items()},
+             "paths": {"mode": p.mode, "delay_ms": p.delay_ms, "base_ms": p.base_ms,
+                       "route_factor": p.route_factor, "hub_at": scenario.hub_at}}
     (out_dir / "links.json").write_text(json.dumps(links, indent=1), encoding="utf-8")
     return pki, data
 
@@ -152,7 +155,8 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
     common = ["--pki", str(pki), "--data", str(data), "--links", str(out_dir / "links.json")]
     try:
         progress.phase("starting the hub")
-        hub = children.start(["node", "hub", *common, "--listen", "127.0.0.1:0"], "hub-000000")
+        hub = children.start(["node", "hub", *common, "--listen", "127.0.0.1:0",
+                              "--topology", scenario.topology], "hub-000000")
         hub_endpoint = children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
         groups = _pack(scenario.nodes, scenario.province_processes)
         progress.phase(f"starting {len(scenario.nodes)} provinces in {len(groups)} processes")

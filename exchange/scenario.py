@@ -32,7 +32,8 @@ from exchange.geo import PROVINCE_CODES
 from exchange.payloads import FLOWS
 from exchange.planning import link_delays
 
-__all__ = ["DEFAULT_HUB_AT", "FAULT_KINDS", "SELECTIONS", "Fault", "FlowLoad", "LinkSpec", "Ramp", "ReportSpec",
+__all__ = ["DEFAULT_HUB_AT", "FAULT_KINDS", "SELECTIONS", "TOPOLOGIES", "Fault", "FlowLoad", "LinkSpec", "PathModel",
+           "Ramp", "ReportSpec",
            "Scenario", "load_scenario"]
 
 DEFAULT_HUB_AT = "110000"
@@ -54,11 +55,24 @@ _FAULT_KEYS: dict[str, tuple[str, ...]] = {
     "key_revoked": ("at_s", "duration_s", "kind", "nodes"),
 }
 _SECTIONS = ("faults", "load", "report", "topology", "world")
-_TOPOLOGY_KEYS = ("delay", "distance_base_ms", "distance_route_factor", "hub_at", "jitter_ms", "links",
+_TOPOLOGY_KEYS = ("delay", "distance_base_ms", "distance_route_factor", "hub_at", "jitter_ms", "kind", "links",
                   "loss", "nodes", "province_processes")
+TOPOLOGIES = ("star", "regional", "direct")
 _LOAD_KEYS = ("duration_s", "flows", "gravity_exponent", "identity_mismatch_ratio", "loadgen_processes",
               "matrix", "ramps", "request_timeout_s", "selection", "warmup_s")
 _LINK_KEYS = ("delay_ms", "jitter_ms", "loss")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathModel:
+    """How the delay of a direct province-to-province path is derived (topologies
+    regional and direct): the same distance model over the two capitals, or the
+    same fixed delay as every link."""
+
+    mode: str = "distance"
+    delay_ms: float = 0.0
+    base_ms: float = 1.0
+    route_factor: float = 1.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,7 +161,9 @@ class Scenario:
     nodes: tuple[str, ...] = PROVINCE_CODES
     province_processes: int = 4
     hub_at: str = DEFAULT_HUB_AT
+    topology: str = "star"
     links: dict[str, LinkSpec] = field(default_factory=_default_links)
+    paths: PathModel = PathModel()
     duration_s: float = 20.0
     warmup_s: float = 0.0
     flows: tuple[FlowLoad, ...] = ()
@@ -428,7 +444,9 @@ def load_scenario(path: Path | str, *, overrides: Mapping[str, Any] | None = Non
         nodes=nodes,
         province_processes=c.scalar("province_processes", topo.get("province_processes", 4)),
         hub_at=hub_at,
+        topology=_topology_kind(c, topo),
         links=links,
+        paths=_paths(topo),
         duration_s=duration,
         warmup_s=c.number("load.warmup_s", load.get("warmup_s", 0.0), before_end),
         flows=tuple(flows),
@@ -443,6 +461,22 @@ def load_scenario(path: Path | str, *, overrides: Mapping[str, Any] | None = Non
                      for i, f in enumerate(c.tables("faults", doc.get("faults", []), "[[faults]]"))),
         report=ReportSpec(**{k: c.boolean(f"report.{k}", v) for k, v in report.items()}),
     )
+
+
+def _topology_kind(c: _Checker, topo: dict[str, Any]) -> str:
+    kind = topo.get("kind", "star")
+    if kind not in TOPOLOGIES:
+        raise c.fail("topology.kind", f"expected one of: {', '.join(TOPOLOGIES)}, found {_show(kind)}")
+    return str(kind)
+
+
+def _paths(topo: dict[str, Any]) -> PathModel:
+    """The direct-path model (values already checked by ``_links``)."""
+    delay = topo.get("delay", "distance")
+    if delay == "distance":
+        return PathModel(mode="distance", base_ms=float(topo.get("distance_base_ms", 1.0)),
+                         route_factor=float(topo.get("distance_route_factor", 1.5)))
+    return PathModel(mode="fixed", delay_ms=float(delay))
 
 
 def _links(c: _Checker, topo: dict[str, Any], nodes: tuple[str, ...], hub_at: str) -> dict[str, LinkSpec]:

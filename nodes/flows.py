@@ -7,6 +7,7 @@ the certificate's own signature by the issuing authority, holder, type, state).
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -20,12 +21,27 @@ from exchange.keys import Signer, verify_signature
 from exchange.opener import Opened
 from exchange.trust import TrustStore
 from nodes.store import CertRecord, ProvinceStore
-from tongban.v1 import ecert_pb2, header_pb2, identity_pb2
+from tongban.v1 import ecert_pb2, header_pb2, healthcode_pb2, identity_pb2
 
 __all__ = ["SERVED_FLOWS", "Answerer", "FlowResult", "check_answer", "ecert_from_record"]
 
 #: The flows a province answers.
-SERVED_FLOWS = ("ecert.fetch", "identity.verify")
+SERVED_FLOWS = ("ecert.fetch", "healthcode.check", "identity.verify")
+
+_COLOURS = {healthcode_pb2.HEALTH_COLOUR_GREEN: "green", healthcode_pb2.HEALTH_COLOUR_YELLOW: "yellow",
+            healthcode_pb2.HEALTH_COLOUR_RED: "red"}
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def health_colour(id_number: str, day: int) -> int:
+    """The holder's colour on a given day: a deterministic stand-in for the home
+    province's epidemiological data (about 96 % green, 3 % yellow, 1 % red)."""
+    h = int.from_bytes(hashlib.sha256(f"{id_number}:{day}".encode()).digest()[:4], "big") % 1000
+    if h < 10:
+        return healthcode_pb2.HEALTH_COLOUR_RED
+    if h < 40:
+        return healthcode_pb2.HEALTH_COLOUR_YELLOW
+    return healthcode_pb2.HEALTH_COLOUR_GREEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +105,20 @@ class Answerer:
             env = self._sealed_cert(rec, now_ns)
             return payloads.ECERT_RESPONSE, ecert_pb2.EcertFetchResponse(
                 header=response_header, status=ecert_pb2.FETCH_STATUS_OK, certificate=env.to_pb())
-        raise PayloadTypeError(f"node {self.code} serves identity.verify and ecert.fetch, found {flow}")
+        if flow == "healthcode.check":
+            person = self.store.person(subject.holder_id)
+            if person is None:
+                return payloads.HEALTHCODE_RESPONSE, healthcode_pb2.HealthCodeCheckResponse(
+                    header=response_header, found=False)
+            day = now_ns // _DAY_NS
+            code = healthcode_pb2.HealthCode(
+                code_id=hashlib.sha256(f"{self.code}:{person.id_number}:{day}".encode()).hexdigest()[:32],
+                holder_id=person.id_number, colour=health_colour(person.id_number, day), issuer_node=self.code)  # type: ignore[arg-type]
+            code.generated_at.FromNanoseconds(day * _DAY_NS)
+            code.valid_until.FromNanoseconds((day + 1) * _DAY_NS)
+            return payloads.HEALTHCODE_RESPONSE, healthcode_pb2.HealthCodeCheckResponse(
+                header=response_header, found=True, code=code)
+        raise PayloadTypeError(f"node {self.code} serves {', '.join(SERVED_FLOWS)}, found {flow}")
 
     def _sealed_cert(self, rec: CertRecord, now_ns: int) -> DsseEnvelope:
         """The certificate signed by the issuing authority (出证), cached per identifier."""
@@ -109,6 +138,14 @@ def check_answer(opened: Opened, *, request_subject: header_pb2.Subject, directo
     msg = opened.message
     if isinstance(msg, identity_pb2.IdentityVerifyResponse):
         return FlowResult("match" if msg.result == identity_pb2.VERIFY_RESULT_MATCH else "no_match")
+    if isinstance(msg, healthcode_pb2.HealthCodeCheckResponse):
+        if not msg.found:
+            return FlowResult("not_found")
+        if msg.code.holder_id != request_subject.holder_id:
+            raise BindingError("health code for another holder than the one asked about")
+        if msg.code.valid_until.ToNanoseconds() < now_ns:
+            return FlowResult("expired")
+        return FlowResult(_COLOURS.get(msg.code.colour, "unknown"))
     if isinstance(msg, ecert_pb2.EcertFetchResponse):
         if msg.status != ecert_pb2.FETCH_STATUS_OK:
             return FlowResult("not_found")

@@ -8,6 +8,7 @@ the hub can forge neither side.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import grpc
 
 from certs.pki import HUB_CODE, load_pki_manifest, load_node_credentials
-from exchange.directory import DirectoryContent, MemberInfo, build_directory, seal_directory
+from exchange.directory import REGIONS, DirectoryContent, MemberInfo, build_directory, seal_directory
 from exchange.opener import check_binding
 from exchange.errors import ConfigError, PeerIdentityError, PeerUnavailableError, RoutingError, TongbanError
 from exchange.geo import division_routes, province
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ACCESS_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("*", "identity.verify", ()),
     ("*", "ecert.fetch", ("*",)),
+    ("*", "healthcode.check", ()),
 )
 
 
@@ -58,6 +60,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         directory_validity_s: int = 86_400,
         forward_timeout_s: float = 10.0,
         links: LinkShim | None = None,
+        topology: str = "star",
     ) -> None:
         self.core = NodeCore(code=HUB_CODE, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
         self.pki_dir = pki_dir
@@ -65,7 +68,9 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.validity_s = directory_validity_s
         self.forward_timeout_s = forward_timeout_s
         self.links = links or LinkShim()
+        self.topology = topology
         self._listen = ""
+        self._republisher: asyncio.Task[None] | None = None
         self.codes = [c for c in load_pki_manifest(pki_dir)["codes"] if c != HUB_CODE]
         self.members = {HUB_CODE: self._member(HUB_CODE, "国家政务服务平台", directory_pb2.MEMBER_KIND_HUB)}
         for code in self.codes:
@@ -103,6 +108,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             version=self.version, hub=HUB_CODE, members=list(self.members.values()),
             catalogue=self.catalogue, division_routes=division_routes(),
             access_rules=self.access_rules, revocations=self.revocations,
+            topology=self.topology, regions=REGIONS,
         )
         pb = build_directory(content, now_ns=self.core.clock(), validity_s=self.validity_s)
         self.core.accept_directory(seal_directory(pb, self.core.signer))
@@ -128,8 +134,15 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
     async def start(self, listen: str) -> int:
         port = await self._serve(listen)
         self._listen = f"{listen.rsplit(':', 1)[0]}:{port}"
+        self._republisher = asyncio.get_running_loop().create_task(self._republish_loop())
         log.info("hub listening on port %d", port)
         return port
+
+    async def _republish_loop(self) -> None:
+        """Sign a fresh version at half the validity, so the directory never lapses."""
+        while True:
+            await asyncio.sleep(self.validity_s / 2)
+            self.publish()
 
     async def _serve(self, listen: str) -> int:
         server, port, _ = build_server(
@@ -153,6 +166,8 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             log.warning("hub is up again")
 
     async def stop(self, grace_s: float = 2.0) -> None:
+        if self._republisher is not None:
+            self._republisher.cancel()
         if self.server is not None:
             await self.server.stop(grace_s)
         for channel, _ in self._channels.values():

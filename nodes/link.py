@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from exchange.errors import PeerUnavailableError
 
-__all__ = ["Link", "LinkShim", "MIN_RTO_MS"]
+__all__ = ["MIN_RTO_MS", "Link", "LinkShim", "Paths"]
 
 #: Linux's minimum TCP retransmission timeout.
 MIN_RTO_MS = 200.0
@@ -33,12 +33,40 @@ class Link:
     partitioned: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """Delay model of direct province-to-province paths (regional/direct topologies).
+
+    ``distance``: ``base_ms + route_factor * d_km / 200`` over the two capitals;
+    ``fixed``: ``delay_ms``. A province whose own link is slower than its model
+    delay to the hub (an override or a fault) slows every path it is on.
+    """
+
+    mode: str = "fixed"
+    delay_ms: float = 0.0
+    base_ms: float = 1.0
+    route_factor: float = 1.5
+    hub_at: str = "110000"
+
+    def between(self, a: str, b: str) -> float:
+        if self.mode != "distance":
+            return self.delay_ms
+        from exchange.geo import great_circle_km, province
+
+        pa, pb = province(a), province(b)
+        km = great_circle_km(pa.capital_lat, pa.capital_lon, pb.capital_lat, pb.capital_lon)
+        return self.base_ms + self.route_factor * km / 200.0
+
+
 class LinkShim:
     """Per-province link states of one process, changed at run time by faults."""
 
-    def __init__(self, links: dict[str, Link] | None = None, *, rng: random.Random | None = None) -> None:
+    def __init__(self, links: dict[str, Link] | None = None, *, paths: Paths | None = None,
+                 rng: random.Random | None = None) -> None:
         self.links: dict[str, Link] = dict(links or {})
+        self.paths = paths or Paths()
         self.rng = rng or random.Random()
+        self._pair_ms: dict[tuple[str, str], float] = {}
 
     def set(self, code: str, **changes: float | bool) -> Link:
         link = replace(self.links.get(code, Link()), **changes)  # type: ignore[arg-type]
@@ -59,6 +87,45 @@ class LinkShim:
                 ms += rto
                 rto *= 2
         return max(ms, 0.0)
+
+    def _pair(self, a: str, b: str) -> float:
+        key = (a, b) if a < b else (b, a)
+        ms = self._pair_ms.get(key)
+        if ms is None:
+            ms = self._pair_ms[key] = self.paths.between(a, b)
+        return ms
+
+    def pair_one_way_ms(self, a: str, b: str) -> float:
+        """One crossing of the direct path between provinces ``a`` and ``b``."""
+        ms, jitter, keep = self._pair(a, b), 0.0, 1.0
+        for code in (a, b):
+            link = self.links.get(code)
+            if link is None:
+                continue
+            if link.delay_ms > self._pair(code, self.paths.hub_at) + 0.5:
+                ms = max(ms, link.delay_ms)  # this province's access is slow
+            jitter = max(jitter, link.jitter_ms)
+            keep *= 1.0 - link.loss
+        if jitter:
+            ms += self.rng.uniform(-jitter, jitter)
+        if keep < 1.0:
+            rto = max(MIN_RTO_MS, 4 * ms)
+            while self.rng.random() > keep:
+                ms += rto
+                rto *= 2
+        return max(ms, 0.0)
+
+    async def cross_pair(self, a: str, b: str, *, timeout_s: float) -> None:
+        """Wait for one crossing of the direct path between ``a`` and ``b``."""
+        for code in (a, b):
+            link = self.links.get(code)
+            if link is not None and link.partitioned:
+                await asyncio.sleep(timeout_s)
+                raise PeerUnavailableError(f"{code} is partitioned: nothing arrived from the path {a}–{b} "
+                                           f"within {timeout_s:g} s")
+        ms = self.pair_one_way_ms(a, b)
+        if ms > 0:
+            await asyncio.sleep(ms / 1000.0)
 
     async def cross(self, code: str, *, timeout_s: float) -> None:
         """Wait for one crossing of ``code``'s link; raise if it is partitioned."""

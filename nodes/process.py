@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from certs.pki import HUB_CODE
-from nodes.link import Link, LinkShim
+from nodes.link import Link, LinkShim, Paths
 
 __all__ = ["load_links", "run_hub", "run_provinces", "serve_hub", "serve_provinces"]
 
@@ -43,11 +43,13 @@ class _Steerable(Protocol):
 
 
 def load_links(path: Path | None) -> LinkShim:
-    """Link states from a JSON file ``{code: {delay_ms, jitter_ms, loss}}``."""
+    """Link states from a JSON file ``{"links": {code: {delay_ms, jitter_ms, loss}},
+    "paths": {mode, delay_ms, base_ms, route_factor, hub_at}}``."""
     if path is None:
         return LinkShim()
     doc = json.loads(path.read_text(encoding="utf-8"))
-    return LinkShim({code: Link(**spec) for code, spec in doc.items()})
+    return LinkShim({code: Link(**spec) for code, spec in doc.get("links", {}).items()},
+                    paths=Paths(**doc.get("paths", {})))
 
 
 def _ready(code: str, endpoint: str) -> None:
@@ -107,11 +109,12 @@ async def _serve_until_stopped(nodes: dict[str, _Steerable], shim: LinkShim) -> 
         reader_task.cancel()
 
 
-async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path | None = None) -> None:
+async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path | None = None,
+                    topology: str = "star") -> None:
     from nodes.hub import HubNode
 
     shim = load_links(links)
-    hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim)
+    hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology)
     port = await hub.start(listen)
     _ready(HUB_CODE, f"{listen.rsplit(':', 1)[0]}:{port}")
     try:

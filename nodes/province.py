@@ -15,7 +15,7 @@ import grpc
 from certs.pki import HUB_CODE
 from exchange import payloads
 from exchange.dsse import DsseEnvelope, seal
-from exchange.errors import HeaderError, PayloadTypeError, PeerIdentityError, PeerUnavailableError, TongbanError
+from exchange.errors import AccessDeniedError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, PeerUnavailableError, TongbanError
 from exchange.header import check_header_shape, make_header
 from exchange.opener import check_binding
 from nodes._grpc import build_server, open_channel, peer_code
@@ -24,7 +24,15 @@ from nodes.core import Clock, NodeCore
 from nodes.flows import SERVED_FLOWS, Answerer, check_answer
 from nodes.link import LinkShim
 from nodes.store import ProvinceStore
-from tongban.v1 import directory_pb2, ecert_pb2, envelope_pb2, identity_pb2, services_pb2, services_pb2_grpc
+from tongban.v1 import (
+    directory_pb2,
+    ecert_pb2,
+    envelope_pb2,
+    healthcode_pb2,
+    identity_pb2,
+    services_pb2,
+    services_pb2_grpc,
+)
 
 __all__ = ["WINDOW_CLIENT", "ProvinceNode"]
 
@@ -90,6 +98,7 @@ class ProvinceNode:
         self._hub_channel: grpc.aio.Channel | None = None
         self._hub: services_pb2_grpc.HubServiceStub | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._peers: dict[str, tuple[str, grpc.aio.Channel, services_pb2_grpc.NodeServiceStub]] = {}
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
@@ -176,6 +185,8 @@ class ProvinceNode:
             await self.server.stop(grace_s)
         if self._hub_channel is not None:
             await self._hub_channel.close()
+        for _, channel, _ in self._peers.values():
+            await channel.close()
         self.store.close()
         self.core.close()
 
@@ -187,12 +198,17 @@ class ProvinceNode:
             if peer not in (HUB_CODE, opened.header.sender):
                 raise PeerIdentityError(
                     f"request from {opened.header.sender} arrived from TLS peer {peer!r}: expected the hub or the sender")
+            directory = core.current_directory()
+            if peer != HUB_CODE and not directory.direct(opened.header.sender, self.code):
+                raise AccessDeniedError(
+                    f"directory v{directory.version} ({directory.topology} topology) routes {opened.header.sender} "
+                    f"to {self.code} through the hub: expected the request from the hub, found it from {peer}")
             if opened.spec.flow not in SERVED_FLOWS:
                 raise PayloadTypeError(
                     f"node {self.code} serves {', '.join(SERVED_FLOWS)}, found a {opened.spec.flow} request")
             # The receiver enforces the access rules itself: a request that skips the
             # hub (or a hub that forgets) gets no further than it would through the hub.
-            core.current_directory().check_access(
+            directory.check_access(
                 sender=opened.header.sender, flow=opened.spec.flow, cert_type=opened.header.subject.cert_type)
         except TongbanError as e:
             core.record("rejected", env, peer=peer, error=e)
@@ -218,6 +234,8 @@ class ProvinceNode:
         check_header_shape(header, is_request=True)
         if req.flow == "identity.verify":
             body = identity_pb2.IdentityVerifyRequest(header=header, name=req.name, photo_sha256=req.photo_sha256)
+        elif req.flow == "healthcode.check":
+            body = healthcode_pb2.HealthCodeCheckRequest(header=header)
         elif req.flow == "ecert.fetch":
             if not req.subject.cert_type:
                 raise HeaderError("ecert.fetch: expected subject.cert_type, found an empty string")
@@ -229,44 +247,69 @@ class ProvinceNode:
         return seal(media, body.SerializeToString(), self.core.signer), receiver
 
     async def submit(self, req: services_pb2.SubmitRequest) -> services_pb2.SubmitResponse:
-        """Seal a request, send it through the hub, verify the answer end to end."""
-        assert self._hub is not None
+        """Seal a request, send it (through the hub, or directly where the topology
+        says so), and verify the answer end to end."""
         core = self.core
         env, receiver = self._request(req)
         pb = env.to_pb()
         header = payloads.parse_routed(env.payload_type, env.payload).header
-        core.record("sent", pb, peer=HUB_CODE, header=header)
+        direct = core.current_directory().direct(self.code, receiver)
+        via = receiver if direct else HUB_CODE
+        core.record("sent", pb, peer=via, header=header)
         started = time.perf_counter_ns()
         out = services_pb2.SubmitResponse(request=pb, trace_id=header.trace_id)
         try:
             try:
-                await self.links.cross(self.code, timeout_s=self.request_timeout_s)
-                reply = await self._hub.Exchange(services_pb2.ExchangeRequest(envelope=pb),
-                                                 timeout=self.request_timeout_s)
-                await self.links.cross(self.code, timeout_s=self.request_timeout_s)
+                reply = await (self._send_direct(receiver, pb) if direct else self._send_via_hub(pb))
             except grpc.aio.AioRpcError as e:
-                err = error_from_rpc(e, hop="hub")
-                core.record("rejected", pb, peer=HUB_CODE, header=header, error=err)
+                err = error_from_rpc(e, hop=f"node {receiver}" if direct else "hub")
+                core.record("rejected", pb, peer=via, header=header, error=err)
                 raise err from None
             except PeerUnavailableError as e:
-                core.record("rejected", pb, peer=HUB_CODE, header=header, error=e)
+                core.record("rejected", pb, peer=via, header=header, error=e)
                 raise
             try:
-                opened = core.open(reply.envelope, expect="response")
+                opened = core.open(reply, expect="response")
                 check_binding(opened, request=env, requester=self.code, responder=receiver)
                 result = check_answer(opened, request_subject=header.subject, directory=core.current_directory(),
                                       trust=core.trust, now_ns=core.clock())
             except TongbanError as e:
-                core.record("rejected", reply.envelope, peer=HUB_CODE, error=e)
+                core.record("rejected", reply, peer=via, error=e)
                 raise
         except TongbanError as e:
             out.outcome, out.detail = e.code, str(e)
             out.latency_us = (time.perf_counter_ns() - started) // 1000
-            if isinstance(e, PeerUnavailableError):
-                log.debug("node %s: %s", self.code, e)
             return out
-        core.record("received", reply.envelope, peer=HUB_CODE, header=opened.header)
+        core.record("received", reply, peer=via, header=opened.header)
         out.outcome, out.result, out.identifier = "ok", result.result, result.identifier
-        out.response.CopyFrom(reply.envelope)
+        out.response.CopyFrom(reply)
         out.latency_us = (time.perf_counter_ns() - started) // 1000
         return out
+
+    async def _send_via_hub(self, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
+        assert self._hub is not None
+        timeout = self.request_timeout_s
+        await self.links.cross(self.code, timeout_s=timeout)
+        reply = await self._hub.Exchange(services_pb2.ExchangeRequest(envelope=pb), timeout=timeout)
+        await self.links.cross(self.code, timeout_s=timeout)
+        return reply.envelope
+
+    async def _send_direct(self, receiver: str, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
+        """Peer to peer (X-Road style): straight to the receiver's NodeService."""
+        timeout = self.request_timeout_s
+        try:
+            endpoint = self.core.current_directory().endpoint(receiver)
+        except RoutingError:  # a peer that registered after our last refresh
+            await self.refresh_directory()
+            endpoint = self.core.current_directory().endpoint(receiver)
+        hit = self._peers.get(receiver)
+        if hit is None or hit[0] != endpoint:
+            if hit is not None:
+                await hit[1].close()
+            channel = open_channel(endpoint, self.core.channel_creds(), peer=receiver)
+            hit = (endpoint, channel, services_pb2_grpc.NodeServiceStub(channel))
+            self._peers[receiver] = hit
+        await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
+        reply = await hit[2].Handle(services_pb2.HandleRequest(envelope=pb), timeout=timeout)
+        await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
+        return reply.envelope

@@ -9,7 +9,7 @@ import pytest
 from certs.pki import init_pki
 
 HUB = "000000"
-NODES = ("000000", "110000", "440000", "510000")
+NODES = ("000000", "110000", "120000", "440000", "510000")
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="role", required=True)
     hub = node.add_parser("hub", help="run the national hub (000000)")
+    hub.add_argument("--topology", choices=["star", "regional", "direct"], default="star",
+                     help="who exchanges directly: star (all via the hub), regional, direct (X-Road)")
     prov = node.add_parser("province", help="run one or more provincial nodes in this process")
     prov.add_argument("codes", nargs="+", metavar="CODE")
     prov.add_argument("--hub", required=True, metavar="HOST:PORT")
@@ -112,7 +114,7 @@ def _cmd_node(a: argparse.Namespace) -> int:
     from nodes.process import run_hub, run_provinces
 
     if a.role == "hub":
-        run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen, links=a.links)
+        run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen, links=a.links, topology=a.topology)
     else:
         run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub, links=a.links)
     return 0

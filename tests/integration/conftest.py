@@ -28,21 +28,22 @@ PROVINCES = ("110000", "440000", "510000")
 
 
 class Country:
-    def __init__(self, pki: Path, data: Path) -> None:
-        self.pki, self.data = pki, data
+    def __init__(self, pki: Path, data: Path, *, topology: str = "star",
+                 provinces: tuple[str, ...] = PROVINCES) -> None:
+        self.pki, self.data, self.topology = pki, data, topology
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="country", daemon=True)
         self.thread.start()
         self.hub = self.call(self._make_hub())
         self.hub_port = self.call(self.hub.start("127.0.0.1:0"))
         self.provinces: dict[str, ProvinceNode] = {}
-        for code in PROVINCES:
+        for code in provinces:
             node = self.call(self._make_province(code))
             self.call(node.start("127.0.0.1:0"))
             self.provinces[code] = node
 
     async def _make_hub(self) -> HubNode:
-        return HubNode(pki_dir=self.pki, data_dir=self.data)
+        return HubNode(pki_dir=self.pki, data_dir=self.data, topology=self.topology)
 
     async def _make_province(self, code: str) -> ProvinceNode:
         return ProvinceNode(code=code, pki_dir=self.pki, data_dir=self.data, hub=f"127.0.0.1:{self.hub_port}")
@@ -82,6 +83,12 @@ class Country:
         creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
         return grpc.secure_channel(self.provinces[code].endpoint, creds,
                                    options=[("grpc.ssl_target_name_override", f"node-{code}.tongban.test")])
+
+
+def copy_world(world_dir: Path, data: Path) -> Path:
+    for f in world_dir.iterdir():
+        shutil.copy(f, data / f.name)
+    return data
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ BAD: list[tuple[str, str, str]] = [
     ("unknown world key", "[world]\nsead = 1\n" + FLOW, "world.sead: unknown key (expected one of: scale, seed)"),
     ("unknown topology key", '[topology]\nhub = "110000"\n' + FLOW,
      "topology.hub: unknown key (expected one of: delay, distance_base_ms, distance_route_factor, hub_at, "
-     "jitter_ms, links, loss, nodes, province_processes)"),
+     "jitter_ms, kind, links, loss, nodes, province_processes)"),
     ("unknown load key", "[load]\nduration_s = 3\nrate = 5\n" + FLOW,
      "load.rate: unknown key (expected one of: duration_s, flows, gravity_exponent, identity_mismatch_ratio, "
      "loadgen_processes, matrix, ramps, request_timeout_s, selection, warmup_s)"),

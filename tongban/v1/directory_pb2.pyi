@@ -11,17 +11,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class TopologyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOPOLOGY_KIND_UNSPECIFIED: _ClassVar[TopologyKind]
+    TOPOLOGY_KIND_STAR: _ClassVar[TopologyKind]
+    TOPOLOGY_KIND_REGIONAL: _ClassVar[TopologyKind]
+    TOPOLOGY_KIND_DIRECT: _ClassVar[TopologyKind]
+
 class MemberKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MEMBER_KIND_UNSPECIFIED: _ClassVar[MemberKind]
     MEMBER_KIND_HUB: _ClassVar[MemberKind]
     MEMBER_KIND_PROVINCE: _ClassVar[MemberKind]
+TOPOLOGY_KIND_UNSPECIFIED: TopologyKind
+TOPOLOGY_KIND_STAR: TopologyKind
+TOPOLOGY_KIND_REGIONAL: TopologyKind
+TOPOLOGY_KIND_DIRECT: TopologyKind
 MEMBER_KIND_UNSPECIFIED: MemberKind
 MEMBER_KIND_HUB: MemberKind
 MEMBER_KIND_PROVINCE: MemberKind
 
 class Directory(_message.Message):
-    __slots__ = ("header", "version", "valid_from", "valid_until", "hub", "members", "catalogue", "division_routes", "access_rules", "revocations", "policy")
+    __slots__ = ("header", "version", "valid_from", "valid_until", "hub", "members", "catalogue", "division_routes", "access_rules", "revocations", "policy", "topology")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +44,7 @@ class Directory(_message.Message):
     ACCESS_RULES_FIELD_NUMBER: _ClassVar[int]
     REVOCATIONS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
     header: _header_pb2.Header
     version: int
     valid_from: _timestamp_pb2.Timestamp
@@ -44,7 +56,24 @@ class Directory(_message.Message):
     access_rules: _containers.RepeatedCompositeFieldContainer[AccessRule]
     revocations: _containers.RepeatedCompositeFieldContainer[Revocation]
     policy: Policy
-    def __init__(self, header: _Optional[_Union[_header_pb2.Header, _Mapping]] = ..., version: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hub: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., catalogue: _Optional[_Iterable[_Union[CatalogueEntry, _Mapping]]] = ..., division_routes: _Optional[_Iterable[_Union[DivisionRoute, _Mapping]]] = ..., access_rules: _Optional[_Iterable[_Union[AccessRule, _Mapping]]] = ..., revocations: _Optional[_Iterable[_Union[Revocation, _Mapping]]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
+    topology: Topology
+    def __init__(self, header: _Optional[_Union[_header_pb2.Header, _Mapping]] = ..., version: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hub: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., catalogue: _Optional[_Iterable[_Union[CatalogueEntry, _Mapping]]] = ..., division_routes: _Optional[_Iterable[_Union[DivisionRoute, _Mapping]]] = ..., access_rules: _Optional[_Iterable[_Union[AccessRule, _Mapping]]] = ..., revocations: _Optional[_Iterable[_Union[Revocation, _Mapping]]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ...) -> None: ...
+
+class Topology(_message.Message):
+    __slots__ = ("kind", "regions")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    kind: TopologyKind
+    regions: _containers.RepeatedCompositeFieldContainer[Region]
+    def __init__(self, kind: _Optional[_Union[TopologyKind, str]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ...) -> None: ...
+
+class Region(_message.Message):
+    __slots__ = ("name", "members")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    members: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Member(_message.Message):
     __slots__ = ("code", "name", "kind", "endpoint", "intermediate_certificate", "signing_keys", "issuer_certificate")

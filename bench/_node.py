@@ -1,0 +1,45 @@
+"""Run a tongban node process with benchmark-only options, without editing node code.
+
+    python -m bench._node [--uvloop] [--ledger-flush-ms N] [--no-ledger] -- node hub --pki ...
+
+``--uvloop`` and ``--ledger-flush-ms`` are candidate settings for the fastest
+mode; ``--no-ledger`` is a what-if that drops every ledger write, shown only to
+price the ledger (it is not eligible for (c): every check and the ledger stay on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    split = args.index("--") if "--" in args else len(args)
+    p = argparse.ArgumentParser(prog="python -m bench._node")
+    p.add_argument("--uvloop", action="store_true")
+    p.add_argument("--ledger-flush-ms", type=int)
+    p.add_argument("--no-ledger", action="store_true")
+    a = p.parse_args(args[:split])
+    if a.uvloop:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if a.ledger_flush_ms is not None:
+        from exchange.ledger import Ledger
+
+        Ledger.__init__.__kwdefaults__["flush_interval_ms"] = a.ledger_flush_ms  # type: ignore[index]
+    if a.no_ledger:
+        from nodes.core import NodeCore
+
+        NodeCore.record = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
+    from tongban.cli import main as tongban_main
+
+    return tongban_main(args[split + 1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

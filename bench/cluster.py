@@ -1,0 +1,183 @@
+"""Processes of one benchmark set-up: tongban nodes or the baseline relay, and the load generator.
+
+The benchmark's parent process never opens a gRPC channel or server itself
+(fork before gRPC): every server and the load generator are child processes,
+ready when they print their ready line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certs.pki import HUB_CODE
+from exchange._procs import Children
+from exchange.errors import TongbanError
+
+__all__ = ["Cluster", "Loadgen", "NodeOptions", "copy_world", "sample_jobs"]
+
+_names = itertools.count()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeOptions:
+    """How the tongban node processes run (bench/_node.py); defaults = tongban's default mode."""
+
+    uvloop: bool = False
+    ledger_flush_ms: int | None = None
+    no_ledger: bool = False
+
+    def args(self) -> list[str]:
+        out = ["--uvloop"] if self.uvloop else []
+        if self.ledger_flush_ms is not None:
+            out += ["--ledger-flush-ms", str(self.ledger_flush_ms)]
+        return out + (["--no-ledger"] if self.no_ledger else [])
+
+
+def copy_world(world: Path, data: Path, codes: list[str]) -> Path:
+    """A fresh data directory (the nodes ledger into their sqlite files)."""
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    shutil.copy(world / "world.json", data / "world.json")
+    for code in codes:
+        shutil.copy(world / f"{code}.sqlite", data / f"{code}.sqlite")
+    return data
+
+
+def sample_jobs(world: Path, pairs: list[tuple[str, str]], per_target: int, seed: int) -> list[list[str]]:
+    """[origin, target, holder, cert_type] for ecert.fetch, holders drawn from each target's store."""
+    from nodes.store import ProvinceStore
+
+    rng = random.Random(seed)
+    certs: dict[str, list[Any]] = {}
+    for target in sorted({t for _, t in pairs}):
+        with ProvinceStore(world / f"{target}.sqlite", code=target) as store:
+            certs[target] = store.sample_certificates(rng, per_target)
+    jobs = []
+    for i in range(max(len(pairs) * per_target, per_target)):
+        origin, target = pairs[i % len(pairs)]
+        c = certs[target][(i // len(pairs)) % len(certs[target])]
+        jobs.append([origin, target, c.holder_code, c.type_code])
+    rng.shuffle(jobs)
+    return jobs
+
+
+@dataclass
+class Loadgen:
+    """A running bench.loadgen process, steered one command at a time."""
+
+    children: Children
+    proc: subprocess.Popen[bytes]
+    ready: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, op: str, *, patience_s: float = 60.0, **params: Any) -> dict[str, Any]:
+        self.children.send(self.proc, {"op": op, **params})
+        deadline = time.monotonic() + patience_s + float(params.get("duration_s", 0)) + float(params.get("warmup_s", 0))
+        while time.monotonic() < deadline:
+            try:
+                events = self.children.read_events(self.proc, max(0.1, deadline - time.monotonic()))
+            except EOFError:
+                raise TongbanError(f"load generator exited with {self.proc.wait()} during {op} "
+                                   f"(see {self.children.log_dir})") from None
+            for event in events:
+                if event.get("event") == "result":
+                    return event
+                if event.get("event") == "error":
+                    raise TongbanError(f"load generator: {event.get('detail')}")
+        raise TongbanError(f"load generator gave no result for {op} within {patience_s:.0f} s")
+
+    def quit(self) -> None:
+        self.children.send(self.proc, {"op": "quit"})
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Cluster:
+    """One set-up's processes; ``with Cluster(...) as c:`` stops them all however it ends."""
+
+    def __init__(self, work: Path, *, ready_timeout_s: float = 120.0) -> None:
+        self.work = work
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+        self.children = Children(work / "logs", ready_timeout_s=ready_timeout_s)
+        self.node_pids: dict[str, int] = {}  # process label -> pid
+        self.hub = ""
+        self.endpoints: dict[str, str] = {}
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.children.stop()
+
+    def _start(self, args: list[str], label: str, module: str) -> subprocess.Popen[bytes]:
+        p = self.children.start(args, f"{label}-{next(_names)}", module=module)
+        self.node_pids[label] = p.pid
+        return p
+
+    # -- tongban -----------------------------------------------------------
+    def start_tongban(self, *, pki: Path, data: Path, groups: list[list[str]],
+                      options: NodeOptions = NodeOptions()) -> float:
+        """Hub plus provinces (one process per group); returns seconds until all were ready."""
+        t0 = time.perf_counter()
+        common = ["--pki", str(pki), "--data", str(data), "--listen", "127.0.0.1:0"]
+        hub = self._start([*options.args(), "--", "node", "hub", *common], "hub", "bench._node")
+        self.hub = self.children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
+        procs = [self._start([*options.args(), "--", "node", "province", *g, *common, "--hub", self.hub],
+                             f"provinces-{i}", "bench._node") for i, g in enumerate(groups)]
+        for p, g in zip(procs, groups, strict=True):
+            self.endpoints.update(self.children.wait_ready(p, g))
+        return time.perf_counter() - t0
+
+    # -- baseline ----------------------------------------------------------
+    def start_relay(self, *, pki: Path, backend_code: str, response_bytes: int, uvloop: bool = False) -> None:
+        extra = ["--uvloop"] if uvloop else []
+        backend = self._start(["backend", "--pki", str(pki), "--code", backend_code,
+                               "--response-bytes", str(response_bytes), *extra], "backend", "bench.relay")
+        endpoint = self.children.wait_ready(backend, [backend_code])[backend_code]
+        relay = self._start(["relay", "--pki", str(pki), "--backend", endpoint, "--backend-code", backend_code,
+                             *extra], "relay", "bench.relay")
+        self.hub = self.children.wait_ready(relay, [HUB_CODE])[HUB_CODE]
+
+    # -- load --------------------------------------------------------------
+    def loadgen(self, config: dict[str, Any]) -> Loadgen:
+        path = self.work / f"loadgen-{next(_names)}.json"
+        path.write_text(json.dumps({"endpoint": self.hub, "endpoints": self.endpoints, **config}), encoding="utf-8")
+        proc = self.children.start([str(path)], path.stem, module="bench.loadgen")
+        lg = Loadgen(self.children, proc)
+        deadline = time.monotonic() + 120
+        while not lg.ready:
+            try:
+                events = self.children.read_events(proc, max(0.1, deadline - time.monotonic()))
+            except EOFError:
+                raise TongbanError(f"load generator exited with {proc.wait()} before it was ready "
+                                   f"(see {self.children.log_dir / (path.stem + '.log')})") from None
+            if not events and time.monotonic() > deadline:
+                raise TongbanError("load generator not ready after 120 s")
+            lg.ready = next((e for e in events if e.get("event") == "ready"), {})
+        warm = lg.ready.get("warmup", {})
+        if warm.get("errors"):
+            raise TongbanError(f"load generator warm-up failed: {warm.get('sample_error')}")
+        return lg
+
+    def rss_peak_mb(self, labels: list[str] | None = None) -> dict[str, float]:
+        """VmHWM (peak resident set) of each node process, in MiB."""
+        out = {}
+        for label, pid in self.node_pids.items():
+            if labels is not None and label not in labels:
+                continue
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        out[label] = round(int(line.split()[1]) / 1024, 1)
+            except OSError:
+                pass
+        return out

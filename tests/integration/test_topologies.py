@@ -1,0 +1,87 @@
+"""Routing per topology: the ledgers show who exchanged with whom."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exchange.ledger import read_entries
+from nodes.store import ProvinceStore
+from tests.integration.conftest import Country, copy_world
+from tongban.v1 import header_pb2, services_pb2, services_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["star", "regional", "direct"])
+def country(request: pytest.FixtureRequest, pki_dir: Path, world_dir: Path,
+            tmp_path: Path) -> Iterator[Country]:
+    c = Country(pki_dir, copy_world(world_dir, tmp_path), topology=request.param,
+                provinces=("110000", "120000", "440000"))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def _fetch(country: Country, origin: str, target: str) -> services_pb2.SubmitResponse:
+    with ProvinceStore(country.data / f"{target}.sqlite", code=target) as s:
+        cert = next(c for c in s.sample_certificates(random.Random(3), 50) if c.state == "01")
+    with country.window_channel(origin) as ch:
+        reply = services_pb2_grpc.WindowServiceStub(ch).Submit(services_pb2.SubmitRequest(
+            flow="ecert.fetch", purpose="跨省通办 测试",
+            subject=header_pb2.Subject(holder_id=cert.holder_code, cert_type=cert.type_code)), timeout=10)
+    assert (reply.outcome, reply.result) == ("ok", "ok"), reply.detail
+    return reply
+
+
+def _hops(country: Country, trace: str) -> dict[str, list[tuple[str, str]]]:
+    country.flush_ledgers()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for code in ("000000", "110000", "120000", "440000"):
+        rows: list[Any] = [r.entry for r in read_entries(country.data / f"{code}.sqlite") if r.entry.trace_id == trace]
+        if rows:
+            out[code] = [(e.direction, e.peer) for e in rows]
+    return out
+
+
+def test_routes_follow_the_topology(country: Country) -> None:
+    inside = _hops(country, _fetch(country, "110000", "120000").trace_id)   # both in 京津冀
+    across = _hops(country, _fetch(country, "110000", "440000").trace_id)   # 京津冀 -> 广东
+    via_hub_inside = {
+        "110000": [("sent", "000000"), ("received", "000000")],
+        "000000": [("received", "110000"), ("forwarded", "120000"), ("received", "120000"), ("forwarded", "110000")],
+        "120000": [("received", "000000"), ("sent", "000000")],
+    }
+    direct_inside = {"110000": [("sent", "120000"), ("received", "120000")],
+                     "120000": [("received", "110000"), ("sent", "110000")]}
+    via_hub_across = {
+        "110000": [("sent", "000000"), ("received", "000000")],
+        "000000": [("received", "110000"), ("forwarded", "440000"), ("received", "440000"), ("forwarded", "110000")],
+        "440000": [("received", "000000"), ("sent", "000000")],
+    }
+    direct_across = {"110000": [("sent", "440000"), ("received", "440000")],
+                     "440000": [("received", "110000"), ("sent", "110000")]}
+    expected = {
+        "star": (via_hub_inside, via_hub_across),
+        "regional": (direct_inside, via_hub_across),
+        "direct": (direct_inside, direct_across),
+    }[country.topology]
+    assert (inside, across) == expected
+
+
+def test_direct_exchange_survives_the_hub_going_down(country: Country) -> None:
+    if country.topology == "star":
+        pytest.skip("in a star every exchange needs the hub")
+    for node in country.provinces.values():  # what the periodic refresh does within seconds of start
+        country.call(node.refresh_directory())
+    country.call(country.hub.go_down())
+    try:
+        reply = _fetch(country, "110000", "120000")  # inside a region: direct in regional and direct
+        assert _hops(country, reply.trace_id).keys() == {"110000", "120000"}
+    finally:
+        country.call(country.hub.come_up())
