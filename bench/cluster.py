@@ -75,11 +75,22 @@ class Loadgen:
 
     children: Children
     proc: subprocess.Popen[bytes]
+    pids: dict[str, int] = field(default_factory=dict)  # node processes whose CPU each run measures
     ready: dict[str, Any] = field(default_factory=dict)
 
     def run(self, op: str, *, patience_s: float = 60.0, **params: Any) -> dict[str, Any]:
+        """Run one command and wait for its result."""
+        return self.result(self.send(op, **params), op, patience_s)
+
+    def send(self, op: str, **params: Any) -> float:
+        """Start one command; returns how long it should take (pass to ``result``)."""
+        if op in ("closed", "open"):
+            params.setdefault("pids", self.pids)
         self.children.send(self.proc, {"op": op, **params})
-        deadline = time.monotonic() + patience_s + float(params.get("duration_s", 0)) + float(params.get("warmup_s", 0))
+        return float(params.get("duration_s", 0)) + float(params.get("warmup_s", 0))
+
+    def result(self, expected_s: float, op: str, patience_s: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + patience_s + expected_s
         while time.monotonic() < deadline:
             try:
                 events = self.children.read_events(self.proc, max(0.1, deadline - time.monotonic()))
@@ -152,7 +163,7 @@ class Cluster:
         path = self.work / f"loadgen-{next(_names)}.json"
         path.write_text(json.dumps({"endpoint": self.hub, "endpoints": self.endpoints, **config}), encoding="utf-8")
         proc = self.children.start([str(path)], path.stem, module="bench.loadgen")
-        lg = Loadgen(self.children, proc)
+        lg = Loadgen(self.children, proc, dict(self.node_pids))
         deadline = time.monotonic() + 120
         while not lg.ready:
             try:

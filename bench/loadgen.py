@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import random
 import sys
 import time
@@ -192,6 +193,38 @@ class WindowDriver:
             await ch.close()
 
 
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of ``pid`` in clock ticks (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class _CpuMeter:
+    """CPU seconds each process spent between the window's start and end."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = {"loadgen": os.getpid(), **pids}
+        self.start: dict[str, int] = {}
+        self.used_s: dict[str, float] = {}
+
+    async def watch(self, t_measure_ns: int, t_end_ns: int) -> None:
+        await asyncio.sleep(max(0.0, (t_measure_ns - time.perf_counter_ns()) / 1e9))
+        self.start = {k: _cpu_ticks(p) for k, p in self.pids.items()}
+        await asyncio.sleep(max(0.0, (t_end_ns - time.perf_counter_ns()) / 1e9))
+        tick = os.sysconf("SC_CLK_TCK")
+        self.used_s = {k: (_cpu_ticks(p) - self.start[k]) / tick for k, p in self.pids.items()}
+
+    def per_call_us(self, calls: int, duration_s: float) -> dict[str, Any]:
+        if not self.used_s or not calls:
+            return {}
+        per = {k: round(v * 1e6 / calls) for k, v in self.used_s.items()}
+        return {"cpu_us_per_call": per, "cpu_busy": {k: round(v / duration_s, 2) for k, v in self.used_s.items()}}
+
+
 def _error_name(e: BaseException) -> str:
     if isinstance(e, grpc.aio.AioRpcError):
         return f"rpc_{e.code().name.lower()}"
@@ -217,11 +250,13 @@ class _Run:
 
 
 async def closed(driver: Driver, *, concurrency: int, duration_s: float, warmup_s: float,
-                 timeout_s: float) -> dict[str, Any]:
+                 timeout_s: float, pids: dict[str, int] | None = None) -> dict[str, Any]:
     """``concurrency`` callers, each sending its next request as soon as the last returns."""
     run = _Run()
     t_measure = time.perf_counter_ns() + int(warmup_s * 1e9)
     t_end = t_measure + int(duration_s * 1e9)
+    cpu = _CpuMeter(pids or {})
+    meter = asyncio.ensure_future(cpu.watch(t_measure, t_end))
 
     async def caller() -> None:
         while (t0 := time.perf_counter_ns()) < t_end:
@@ -239,18 +274,21 @@ async def closed(driver: Driver, *, concurrency: int, duration_s: float, warmup_
                     run.fail(failed)
 
     await asyncio.gather(*(caller() for _ in range(concurrency)))
+    await meter
     return run.result("closed", concurrency=concurrency, duration_s=duration_s,
-                      throughput_per_s=round(run.ok / duration_s, 1))
+                      throughput_per_s=round(run.ok / duration_s, 1), **cpu.per_call_us(run.ok, duration_s))
 
 
 async def open_loop(driver: Driver, *, rate_per_s: float, duration_s: float, warmup_s: float,
-                    timeout_s: float, seed: int) -> dict[str, Any]:
+                    timeout_s: float, seed: int, pids: dict[str, int] | None = None) -> dict[str, Any]:
     """Poisson arrivals at ``rate_per_s``, whatever the state of earlier requests."""
     run = _Run()
     rng = random.Random(seed)
     t_start = time.perf_counter_ns()
     t_measure = t_start + int(warmup_s * 1e9)
     t_end = t_measure + int(duration_s * 1e9)
+    cpu = _CpuMeter(pids or {})
+    meter = asyncio.ensure_future(cpu.watch(t_measure, t_end))
     tasks: list[asyncio.Task[None]] = []
     late_starts = 0
 
@@ -279,10 +317,11 @@ async def open_loop(driver: Driver, *, rate_per_s: float, duration_s: float, war
         sent += planned >= t_measure
         planned += int(rng.expovariate(rate_per_s) * 1e9)
     await asyncio.gather(*tasks)
+    await meter
     drained_s = (time.perf_counter_ns() - t_end) / 1e9
     return run.result("open", rate_per_s=rate_per_s, duration_s=duration_s, offered=sent,
                       achieved_per_s=round(run.ok / duration_s, 1), late_starts=late_starts,
-                      drain_s=round(drained_s, 3))
+                      drain_s=round(drained_s, 3), **cpu.per_call_us(run.ok, duration_s))
 
 
 async def probe(driver: Driver, n: int, timeout_s: float) -> dict[str, Any]:

@@ -90,6 +90,12 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     start = float(plan.get("start_at", 0.0)) or time.time()
 
     async def one(req: dict[str, Any]) -> None:
+        try:
+            await submit(req)
+        except Exception as e:  # noqa: BLE001 - a malformed plan entry is counted, not dropped
+            tally.record(req, f"loadgen_{type(e).__name__}", 0, "", int(time.time() - start), True)
+
+    async def submit(req: dict[str, Any]) -> None:
         msg = services_pb2.SubmitRequest(
             flow=req["flow"], receiver=req.get("receiver", ""),
             subject=header_pb2.Subject(holder_id=req["holder"], cert_type=req.get("cert_type", "")),
@@ -104,6 +110,8 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
             outcome, result = resp.outcome, resp.result
         except grpc.aio.AioRpcError as e:
             outcome, result = f"window_{e.code().name.lower()}", ""
+        except Exception as e:  # noqa: BLE001 - every fired request must be accounted for
+            outcome, result = f"loadgen_{type(e).__name__}", ""
         latency_us = (time.perf_counter_ns() - t0) // 1000
         tally.record(req, outcome, latency_us, result, int(time.time() - start), req["at_s"] >= warmup)
 

@@ -15,7 +15,8 @@ from exchange.scenario import Scenario
 
 __all__ = ["build_plan", "plan_requests"]
 
-_ITEMS = {"identity.verify": "居民身份证换领补领异地受理", "ecert.fetch": "跨省通办 电子证照调用"}
+_ITEMS = {"identity.verify": "居民身份证换领补领异地受理", "ecert.fetch": "跨省通办 电子证照调用",
+          "healthcode.check": "健康码互认"}
 _SAMPLE = 400  # holders drawn per target province; requests pick among them
 
 
@@ -36,7 +37,9 @@ def plan_requests(scenario: Scenario, data_dir: Path) -> list[dict[str, Any]]:
     for i, ((at, flow), (origin, target)) in enumerate(zip(arrivals, pairs, strict=True)):
         req: dict[str, Any] = {"at_s": round(at, 6), "flow": flow, "origin": origin, "target": target,
                                "serial": f"{scenario.seed}-{i:08d}", "item": _ITEMS.get(flow, flow)}
-        if flow == "identity.verify":
+        if flow == "healthcode.check":
+            req.update(holder=rng.choice(people[target]).id_number)
+        elif flow == "identity.verify":
             p = rng.choice(people[target])
             wrong = rng.random() < scenario.identity_mismatch_ratio
             req.update(holder=p.id_number, name=(p.name + "某") if wrong else p.name, photo=p.photo_sha256)

@@ -167,6 +167,8 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
         for p, g in zip(procs, groups, strict=True):
             endpoints.update(children.wait_ready(p, g))
             owner.update({code: p for code in g})
+        for p in procs:  # every province learns every endpoint before the load starts
+            children.send(p, {"op": "refresh"})
         timeline = FaultTimeline(scenario, owner=owner, send=children.send)
         start_at = time.time() + 1.0
         result.started_at = datetime.fromtimestamp(start_at, timezone.utc).isoformat(timespec="seconds")

@@ -12,6 +12,7 @@ how the scenario runner injects faults; nothing else can reach it):
     {"op": "up", "codes": ["440000"]}       serve again on the same port
     {"op": "link", "code": "540000", "delay_ms": 200, "jitter_ms": 5, "loss": 0.02, "partitioned": false}
     {"op": "revoke", "code": "440000"}      hub only: revoke the node's signing keys
+    {"op": "refresh"}                       provinces: fetch the hub's directory now
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ async def _apply(cmd: dict[str, Any], nodes: dict[str, _Steerable], shim: LinkSh
     elif op == "link":
         changes = {k: cmd[k] for k in ("delay_ms", "jitter_ms", "loss", "partitioned") if k in cmd}
         shim.set(cmd["code"], **changes)
+    elif op == "refresh":
+        for node in nodes.values():
+            refresh = getattr(node, "refresh_directory", None)
+            if refresh is not None:
+                await refresh()
     elif op == "revoke":
         hub = nodes.get(HUB_CODE)
         if hub is not None:

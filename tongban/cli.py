@@ -24,6 +24,8 @@ EPILOG = """examples:
   tongban node province 440000 --pki pki/ --data world/ --listen 127.0.0.1:7044 --hub 127.0.0.1:7000
   tongban run scenarios/quickstart.toml
   tongban report runs/quickstart-20261128-010000/
+  tongban scenarios
+  tongban compare runs/hub-outage-* --out runs/compare/
   tongban trace --flow ecert.fetch --from 440000 --out trace/
   tongban ledger verify runs/quickstart-*/data/000000.sqlite
 """
@@ -73,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="re-render report.md, report.html and charts from a run's report.json")
     rep.add_argument("dir", type=Path, metavar="RUN_DIR")
+
+    sub.add_parser("scenarios", help="list the shipped scenarios and the question each answers")
+    cmp_ = sub.add_parser("compare", help="compare runs side by side and write overlaid charts")
+    cmp_.add_argument("dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    cmp_.add_argument("--out", type=Path, default=Path("runs/compare"), metavar="DIR")
 
     trace = sub.add_parser("trace", help="run one flow and show every hop")
     trace.add_argument("--flow", choices=["ecert.fetch", "identity.verify"], default="ecert.fetch")
@@ -153,6 +160,53 @@ def _cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scenarios(a: argparse.Namespace) -> int:
+    from exchange.scenario import load_scenario
+
+    folder = Path(__file__).resolve().parent.parent / "scenarios"
+    if not folder.is_dir():
+        folder = Path("scenarios")
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise ConfigError(f"{folder}: expected shipped scenarios (*.toml), found none")
+    width = max(len(f.stem) for f in files)
+    for f in files:
+        s = load_scenario(f)
+        purpose = s.description.split(":", 1)[1].strip() if ":" in s.description else s.description
+        print(f"{f.stem:<{width}}  {s.topology:<8}  {purpose}")
+    print(f"\nrun one with: tongban run {folder}/NAME.toml")
+    return 0
+
+
+def _cmd_compare(a: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from exchange.report.compare import comparison_rows, draw_comparison
+
+    runs = []
+    for d in a.dirs:
+        path = d / "report.json"
+        try:
+            runs.append((d, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path}: expected a report.json written by `tongban run`: {e}") from e
+    columns, rows = comparison_rows(runs)
+    table = Table(title="comparison")
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("run", "topology", "faults") else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(soft_wrap=True)
+    console.width = max(console.width, 120)
+    console.print(table)
+    for p in draw_comparison(runs, a.out):
+        print(f"wrote {p}")
+    return 0
+
+
 def _cmd_trace(a: argparse.Namespace) -> int:
     from tongban._trace import run_trace
 
@@ -173,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     handler = {"pki": _cmd_pki, "world": _cmd_world, "node": _cmd_node, "run": _cmd_run,
-               "trace": _cmd_trace, "ledger": _cmd_ledger, "report": _cmd_report}[args.command]
+               "trace": _cmd_trace, "ledger": _cmd_ledger, "report": _cmd_report,
+               "scenarios": _cmd_scenarios, "compare": _cmd_compare}[args.command]
     try:
         return handler(args)
     except TongbanError as e:

@@ -1,0 +1,188 @@
+"""From measurements to ratios, targets, a printed table and ``latest.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TARGETS", "summarise", "table", "write"]
+
+RSS_LIMIT_MB = 1024.0  # "1 GB" read as 1 GiB
+#: The issue's targets, as ratios from the same run.
+TARGETS = {
+    "b_throughput_ratio": ("(b) saturation throughput >= 0.75 x relay", 0.75, ">="),
+    "c_throughput_ratio": ("(c) saturation throughput >= 1.0 x relay", 1.0, ">="),
+    "b_serial_p50_ratio": ("(b) one-at-a-time p50 <= 1.5 x relay", 1.5, "<="),
+    "scaling_ratio": ("33-node vs 3-node throughput >= 0.85", 0.85, ">="),
+    "rss_33_nodes_mb": ("hub + 32 provinces peak RSS <= 1 GiB", RSS_LIMIT_MB, "<="),
+    "world_1e-3_s": ("world at scale 1e-3 generated in <= 60 s", 60.0, "<="),
+}
+
+
+def _figures(v: dict[str, Any]) -> dict[str, Any]:
+    """The four headline figures of one variant."""
+    open_ = v.get("open_at_half_baseline", {}).get("latency", {})
+    return {
+        "saturation_per_s": v["saturation_per_s"],
+        "best_concurrency": v["best_concurrency"],
+        "open_p50_ms": open_.get("p50_ms"),
+        "open_p99_ms": open_.get("p99_ms"),
+        "open_achieved_per_s": v.get("open_at_half_baseline", {}).get("achieved_per_s"),
+        "open_errors": v.get("open_at_half_baseline", {}).get("errors"),
+        "serial_p50_ms": v.get("serial", {}).get("latency", {}).get("p50_ms"),
+        "cpu_us_per_call_at_saturation": v["best"].get("cpu_us_per_call", {}),
+    }
+
+
+def _ratio(x: float | None, y: float | None) -> float | None:
+    return round(x / y, 3) if x is not None and y else None
+
+
+def _ratios(f: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "throughput": _ratio(f["saturation_per_s"], base["saturation_per_s"]),
+        "open_p50": _ratio(f["open_p50_ms"], base["open_p50_ms"]),
+        "open_p99": _ratio(f["open_p99_ms"], base["open_p99_ms"]),
+        "serial_p50": _ratio(f["serial_p50_ms"], base["serial_p50_ms"]),
+    }
+
+
+def _check(key: str, value: float | None) -> dict[str, Any]:
+    what, limit, op = TARGETS[key]
+    if value is None:
+        return {"target": what, "limit": limit, "value": None, "pass": None}
+    ok = value >= limit if op == ">=" else value <= limit
+    miss = None if ok else (f"{limit / value:.2f}x short" if op == ">=" else f"{value / limit:.2f}x over")
+    return {"target": what, "limit": limit, "value": round(value, 3), "pass": ok, "missed_by": miss}
+
+
+def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], world: dict[str, Any]) -> dict[str, Any]:
+    """The latest.json document."""
+    base = _figures(raw["relay"])
+    b = _figures(raw["tongban"])
+    doc: dict[str, Any] = {
+        "schema_version": 1,
+        "environment": env,
+        "plan": plan,
+        "pairing": {
+            "a": "load generator (as province A, A's TLS cert) -> relay (hub's TLS cert) -> backend (B's TLS "
+                 "cert); raw bytes of tongban's message sizes; no signing, checks or ledger",
+            "b": "load generator seals ecert.fetch as province A (A's signing key) -> HubService.Exchange over mTLS "
+                 "as A -> hub verifies, checks access, routes, ledgers, forwards -> B's NodeService.Handle verifies, "
+                 "answers signed, ledgers -> hub verifies the answer, ledgers -> client verifies the answer as A "
+                 "would (no client-side ledger)",
+            "b_window": "load generator (window client) -> WindowService.Submit at A -> A seals -> hub -> B -> "
+                        "A verifies and ledgers",
+        },
+        "message_bytes": raw["message_bytes"],
+        "open_loop_rate_per_s": raw["half_baseline_rate_per_s"],
+        "a_relay": base,
+        "b_tongban": {**b, "ratio_vs_relay": _ratios(b, base)},
+        "c_tongban_fastest": {
+            **b, "ratio_vs_relay": _ratios(b, base),
+            "note": "(c) equals (b) until tuning lands: tongban has no separate fast mode yet; the candidate "
+                    "settings measured are under 'options'",
+        },
+    }
+    if "open_at_half_baseline" in raw["window"]:
+        w = _figures(raw["window"])
+        doc["b_window"] = {**w, "ratio_vs_relay": _ratios(w, base)}
+    else:
+        doc["b_window"] = {"saturation_per_s": raw["window"]["saturation_per_s"],
+                           "best_concurrency": raw["window"]["best_concurrency"],
+                           "ratio_vs_relay": {"throughput": _ratio(raw["window"]["saturation_per_s"],
+                                                                   base["saturation_per_s"])}}
+    own = raw["tongban"].get("open_at_half_own")
+    if own:
+        doc["b_tongban"]["open_at_half_own_saturation"] = {
+            "rate_per_s": own["rate_per_s"], "p50_ms": own["latency"]["p50_ms"], "p99_ms": own["latency"]["p99_ms"]}
+    opts = raw.get("options") or {}
+    if opts:
+        ref = next(iter(opts.values()))["throughput_per_s"]
+        doc["options"] = {k: {"throughput_per_s": v["throughput_per_s"], "vs_default": _ratio(v["throughput_per_s"], ref),
+                              "ratio_vs_relay": _ratio(v["throughput_per_s"], base["saturation_per_s"]),
+                              "p50_ms": v["latency"]["p50_ms"], "eligible_for_c": v["eligible"],
+                              "cpu_us_per_call": v.get("cpu_us_per_call", {})}
+                          for k, v in opts.items()}
+    sc = raw["scaling"]
+    doc["scaling"] = {k: sc[k] for k in ("province_processes", "concurrency", "three_nodes_per_s", "ratio",
+                                         "rss_peak_mb", "rss_peak_total_mb", "nodes_ready_s")}
+    doc["scaling"]["thirty_three_nodes_per_s"] = sc["thirty_three_nodes"]["throughput_per_s"]
+    doc["scaling"]["thirty_three_nodes_cpu_us_per_call"] = sc["thirty_three_nodes"].get("cpu_us_per_call", {})
+    doc["world_generation"] = world
+    world_s = world.get("seconds") if world.get("scale") == 1e-3 else None
+    doc["targets"] = {
+        "b_throughput_ratio": _check("b_throughput_ratio", doc["b_tongban"]["ratio_vs_relay"]["throughput"]),
+        "c_throughput_ratio": _check("c_throughput_ratio", doc["c_tongban_fastest"]["ratio_vs_relay"]["throughput"]),
+        "b_serial_p50_ratio": _check("b_serial_p50_ratio", doc["b_tongban"]["ratio_vs_relay"]["serial_p50"]),
+        "scaling_ratio": _check("scaling_ratio", sc["ratio"]),
+        "rss_33_nodes_mb": _check("rss_33_nodes_mb", sc["rss_peak_total_mb"]),
+        "world_1e-3_s": _check("world_1e-3_s", world_s),
+    }
+    doc["raw"] = raw
+    return doc
+
+
+def _fmt(x: Any, spec: str = "") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def table(doc: dict[str, Any]) -> str:
+    rate = doc["open_loop_rate_per_s"]
+    lines = [
+        f"tongban bench · {doc['environment']['nproc']} CPUs ({doc['environment']['cpu_model']}) · Python "
+        f"{doc['environment']['python']} · grpcio {doc['environment']['packages']['grpcio']} · commit "
+        f"{doc['environment']['git_commit'][:12]}",
+        f"messages: request {doc['message_bytes']['request']} B, response {doc['message_bytes']['response']} B;"
+        f" open loop at {rate:g}/s = 50 % of the relay's saturation",
+        "",
+        f"{'variant':<34}{'sat./s':>9}{'(c)':>5}{'×':>7}{'p50@open':>10}{'×':>7}{'p99@open':>10}{'×':>7}"
+        f"{'p50 c=1':>9}{'×':>7}",
+    ]
+    rows = [("(a) relay baseline", doc["a_relay"], None), ("(b) tongban via hub, default", doc["b_tongban"], 1),
+            ("(c) tongban fastest (= b for now)", doc["c_tongban_fastest"], 1),
+            ("(b') window-originated (extra)", doc["b_window"], 1)]
+    for name, f, has_ratio in rows:
+        r = f.get("ratio_vs_relay", {}) if has_ratio else {}
+        lines.append(
+            f"{name:<34}{_fmt(f.get('saturation_per_s'), '.0f'):>9}{_fmt(f.get('best_concurrency')):>5}"
+            f"{_fmt(r.get('throughput'), '.2f'):>7}{_fmt(f.get('open_p50_ms'), '.2f'):>10}{_fmt(r.get('open_p50'), '.1f'):>7}"
+            f"{_fmt(f.get('open_p99_ms'), '.2f'):>10}{_fmt(r.get('open_p99'), '.1f'):>7}"
+            f"{_fmt(f.get('serial_p50_ms'), '.2f'):>9}{_fmt(r.get('serial_p50'), '.2f'):>7}")
+    lines.append("latencies in ms; × = ratio to the relay (throughput: higher is better; latency: lower is better)")
+    b = doc["b_tongban"]
+    if b.get("open_errors"):
+        lines.append(f"(b) at {rate:g}/s: errors {b['open_errors']}, {b['open_achieved_per_s']}/s answered")
+    if "open_at_half_own_saturation" in b:
+        o = b["open_at_half_own_saturation"]
+        lines.append(f"(b) at half its own saturation ({o['rate_per_s']:g}/s): p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms")
+    lines.append("")
+    lines.append("CPU µs per exchange at the saturation point, per process:")
+    for name, key in (("(a)", "a_relay"), ("(b)", "b_tongban")):
+        cpu = doc[key].get("cpu_us_per_call_at_saturation", {})
+        lines.append(f"  {name} " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + f" = {sum(cpu.values())} total")
+    if doc.get("options"):
+        lines += ["", f"(c) candidate settings, closed loop at c={doc['b_tongban']['best_concurrency']} "
+                      "(vs = against the default mode measured alongside):"]
+        for k, v in doc["options"].items():
+            lines.append(f"  {k:<44}{v['throughput_per_s']:>8.0f}/s  vs {_fmt(v['vs_default'], '.2f')}"
+                         f"  × relay {_fmt(v['ratio_vs_relay'], '.2f')}")
+    sc = doc["scaling"]
+    lines += ["", f"scaling: 33 nodes {sc['thirty_three_nodes_per_s']:.0f}/s vs 3 nodes {sc['three_nodes_per_s']:.0f}/s "
+                  f"at c={sc['concurrency']} -> {sc['ratio']:.2f}; 33-node peak RSS {sc['rss_peak_total_mb']:.0f} MiB "
+                  f"(hub + {sc['province_processes']} province processes)"]
+    w = doc["world_generation"]
+    lines.append(f"world generation at scale {w['scale']:g}: " + (
+        w["skipped"] if "skipped" in w else f"{w['seconds']} s, {w['persons']:,} persons"))
+    lines += ["", "targets:"]
+    for t in doc["targets"].values():
+        verdict = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
+        extra = f" ({t['missed_by']})" if t.get("missed_by") else ""
+        lines.append(f"  {verdict}  {t['target']:<46} value {_fmt(t['value'])}{extra}")
+    return "\n".join(lines)
+
+
+def write(doc: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,242 @@
+"""The benchmark run: baseline relay, tongban (b) and (c), options, scaling, memory, world.
+
+Pairing (see bench/README.md): the baseline's client calls the relay as province A
+(A's TLS certificate), the relay (hub's certificate) forwards to the backend (B's
+certificate). tongban's client calls the hub exactly as province A does: it seals
+each ecert.fetch with A's signing key, calls HubService.Exchange over mTLS as A; the
+hub verifies, checks access, routes and forwards to B's NodeService.Handle; B
+verifies, answers signed (certificate signed by B's issuing authority); the hub
+verifies the answer; the client verifies it as A would. Hub, A and B are separate
+processes, as relay and backend are. The same load generator process drives both.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from certs.pki import PROVINCE_CODES
+from exchange.cache import ensure_pki, ensure_world
+
+from bench.cluster import Cluster, NodeOptions, copy_world, sample_jobs
+
+__all__ = ["ORIGIN", "TARGET", "Plan", "run_suite"]
+
+#: The 3-node pair: province A (origin, Guangdong) asks province B (answerer, Sichuan).
+ORIGIN, TARGET = "440000", "510000"
+_BENCH_WORLD_SCALE = 1e-5
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """How long and how much: the full run (~4-6 min on 2 cores) or ``quick`` (~1 min)."""
+
+    quick: bool = False
+    concurrencies: tuple[int, ...] = (1, 4, 16, 32, 64)
+    duration_s: float = 4.0
+    warmup_s: float = 0.5
+    open_duration_s: float = 5.0
+    serial_duration_s: float = 3.0
+    options: bool = True
+    world_scale: float = 1e-3
+    profile_s: float = 0.0
+
+    @classmethod
+    def make(cls, *, quick: bool, profile_s: float = 0.0, world_scale: float | None = None) -> Plan:
+        if quick:
+            return cls(quick=True, concurrencies=(4, 32), duration_s=1.5, warmup_s=0.3, open_duration_s=2.0,
+                       serial_duration_s=1.5, options=False, world_scale=world_scale or 1e-4,
+                       profile_s=profile_s)
+        return cls(profile_s=profile_s, world_scale=world_scale or 1e-3)
+
+
+Say = Callable[[str], None]
+
+
+def _strip(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in r.items() if k not in ("event",)}
+
+
+def _sweep(lg: Any, plan: Plan, say: Say, label: str) -> dict[str, Any]:
+    points = []
+    for c in plan.concurrencies:
+        r = _strip(lg.run("closed", concurrency=c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+        points.append(r)
+        say(f"  {label}: c={c:<3} {r['throughput_per_s']:>7.1f}/s  p50 {r['latency']['p50_ms']} ms"
+            + (f"  errors {r['errors']}" if r["errors"] else ""))
+    best = max(points, key=lambda p: p["throughput_per_s"])
+    return {"points": points, "best": best, "saturation_per_s": best["throughput_per_s"],
+            "best_concurrency": best["concurrency"]}
+
+
+def _latency_block(lg: Any, plan: Plan, say: Say, label: str, rate: float, own_rate: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    r = _strip(lg.run("open", rate_per_s=round(rate, 1), duration_s=plan.open_duration_s, warmup_s=plan.warmup_s,
+                      seed=7, patience_s=90))
+    out["open_at_half_baseline"] = r
+    say(f"  {label}: open loop {rate:.0f}/s -> {r['achieved_per_s']}/s ok, p50 {r['latency']['p50_ms']} ms, "
+        f"p99 {r['latency']['p99_ms']} ms" + (f", errors {r['errors']}" if r["errors"] else ""))
+    if own_rate is not None:
+        r = _strip(lg.run("open", rate_per_s=round(own_rate, 1), duration_s=plan.open_duration_s,
+                          warmup_s=plan.warmup_s, seed=8, patience_s=90))
+        out["open_at_half_own"] = r
+        say(f"  {label}: open loop at half its own saturation {own_rate:.0f}/s -> p50 {r['latency']['p50_ms']} ms, "
+            f"p99 {r['latency']['p99_ms']} ms")
+    r = _strip(lg.run("closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s))
+    out["serial"] = r
+    say(f"  {label}: one at a time p50 {r['latency']['p50_ms']} ms")
+    return out
+
+
+def _measure(lg: Any, plan: Plan, say: Say, label: str, half_baseline: float | None,
+             own: bool = False) -> dict[str, Any]:
+    sweep = _sweep(lg, plan, say, label)
+    rate = half_baseline if half_baseline is not None else sweep["saturation_per_s"] / 2
+    lat = _latency_block(lg, plan, say, label, rate,
+                         sweep["saturation_per_s"] / 2 if own and half_baseline is not None else None)
+    return {**sweep, **lat}
+
+
+def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any]:
+    """Every measurement of one run, as a JSON-ready dict."""
+    out: dict[str, Any] = {"pair": {"origin": ORIGIN, "target": TARGET}}
+    pki = ensure_pki(cache)
+    world = ensure_world(cache, scale=_BENCH_WORLD_SCALE, seed=2021)
+    jobs = sample_jobs(world, [(ORIGIN, TARGET)], 400, seed=1)
+    base_cfg = {"pki": str(pki), "jobs": jobs, "origins": [ORIGIN], "timeout_s": 5.0,
+                "warmup_s": 1.0 if not plan.quick else 0.5}
+    pair_groups = [[ORIGIN], [TARGET]]
+
+    say("sizing: tongban ecert.fetch messages on the wire")
+    with Cluster(work / "probe") as c:
+        c.start_tongban(pki=pki, data=copy_world(world, work / "probe" / "data", [ORIGIN, TARGET]),
+                        groups=pair_groups)
+        lg = c.loadgen({**base_cfg, "driver": "exchange"})
+        sizes = _strip(lg.run("probe", n=60))
+        lg.quit()
+    out["message_bytes"] = {"request": sizes["request_bytes"], "response": sizes["response_bytes"],
+                            "what": "serialized ExchangeRequest / ExchangeResponse, mean over 60 calls"}
+    say(f"  request {sizes['request_bytes']} B, response {sizes['response_bytes']} B")
+
+    say("(a) baseline: grpc.aio unary relay, client -> relay -> backend, same mTLS and message sizes")
+    with Cluster(work / "relay") as c:
+        c.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"])
+        lg = c.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
+        sweep = _sweep(lg, plan, say, "relay")
+        half = sweep["saturation_per_s"] / 2
+        out["relay"] = {**sweep, **_latency_block(lg, plan, say, "relay", half, None)}
+        lg.quit()
+    out["half_baseline_rate_per_s"] = round(half, 1)
+
+    say("(b) tongban ecert.fetch through the hub, default mode: client as province A -> hub -> province B")
+    with Cluster(work / "tongban") as c:
+        t = c.start_tongban(pki=pki, data=copy_world(world, work / "tongban" / "data", [ORIGIN, TARGET]),
+                            groups=pair_groups)
+        lg = c.loadgen({**base_cfg, "driver": "exchange"})
+        out["tongban"] = {**_measure(lg, plan, say, "tongban", half, own=True), "nodes_ready_s": round(t, 2)}
+        lg.quit()
+        say("(b') window-originated: WindowService.Submit at A -> A -> hub -> B (extra information)")
+        lg = c.loadgen({**base_cfg, "driver": "window"})
+        if plan.quick:
+            best_c = out["tongban"]["best_concurrency"]
+            r = _strip(lg.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            out["window"] = {"best": r, "saturation_per_s": r["throughput_per_s"], "best_concurrency": best_c}
+            say(f"  window: c={best_c} {r['throughput_per_s']}/s")
+        else:
+            out["window"] = _measure(lg, plan, say, "window", half)
+        lg.quit()
+        out["rss_3_nodes_mb"] = c.rss_peak_mb()
+
+    best_c = out["tongban"]["best_concurrency"]
+    out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}
+    out["scaling"] = _scaling(plan, work, pki, world, best_c, out["tongban"]["best"], say)
+    if plan.profile_s > 0:
+        from bench.profile import profile_tongban
+
+        out["profile"] = profile_tongban(plan, work / "profile", pki, world, base_cfg, best_c, say)
+    return out
+
+
+#: Candidate settings for (c), run with bench/_node.py; "what-if" rows price a cost
+#: and are never eligible for (c).
+_OPTIONS: tuple[tuple[str, NodeOptions, bool, bool], ...] = (
+    ("uvloop in every node", NodeOptions(uvloop=True), False, True),
+    ("both provinces in one process", NodeOptions(), True, True),
+    ("ledger flush every 200 ms (default 50)", NodeOptions(ledger_flush_ms=200), False, True),
+    ("what-if: no ledger at all (not eligible)", NodeOptions(no_ledger=True), False, False),
+)
+
+
+def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str, Any], best_c: int,
+             say: Say) -> dict[str, Any]:
+    say(f"(c) candidate settings for a fast mode, closed loop at c={best_c} (default mode re-measured first)")
+    rows: dict[str, Any] = {}
+    for i, (label, opts, one_process, eligible) in enumerate(
+            (("default mode (re-measured)", NodeOptions(), False, True), *_OPTIONS)):
+        d = work / f"option-{i}"
+        groups = [[ORIGIN, TARGET]] if one_process else [[ORIGIN], [TARGET]]
+        with Cluster(d) as c:
+            c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups,
+                            options=opts)
+            lg = c.loadgen({**base_cfg, "driver": "exchange"})
+            r = _strip(lg.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            lg.quit()
+        rows[label] = {"eligible": eligible, "node_args": opts.args(), "one_province_process": one_process, **r}
+        say(f"  {label:<44} {r['throughput_per_s']:>7.1f}/s  p50 {r['latency']['p50_ms']} ms")
+    return rows
+
+
+def _scaling(plan: Plan, work: Path, pki: Path, world: Path, best_c: int, three_node: dict[str, Any],
+             say: Say) -> dict[str, Any]:
+    codes = list(PROVINCE_CODES)
+    groups = [codes[i::4] for i in range(4)]  # the shipped scenarios' default: 4 province processes
+    say(f"scaling: hub + 32 provinces in {len(groups)} processes, closed loop at c={best_c}, "
+        "every province asking and answering")
+    pairs = [(codes[i], codes[(i + 7) % len(codes)]) for i in range(len(codes))]
+    jobs = sample_jobs(world, pairs, 25, seed=2)
+    d = work / "scale-33"
+    with Cluster(d) as c:
+        t = c.start_tongban(pki=pki, data=copy_world(world, d / "data", codes), groups=groups)
+        lg = c.loadgen({"pki": str(pki), "jobs": jobs, "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
+        r = _strip(lg.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+        lg.quit()
+        rss = c.rss_peak_mb()
+    ratio = r["throughput_per_s"] / three_node["throughput_per_s"] if three_node["throughput_per_s"] else 0.0
+    say(f"  33 nodes {r['throughput_per_s']}/s vs 3 nodes {three_node['throughput_per_s']}/s: ratio {ratio:.2f}; "
+        f"peak RSS of the 5 node processes {sum(rss.values()):.0f} MiB; all ready in {t:.1f} s")
+    return {"province_processes": len(groups), "concurrency": best_c, "nodes_ready_s": round(t, 2),
+            "three_nodes_per_s": three_node["throughput_per_s"], "thirty_three_nodes": r,
+            "ratio": round(ratio, 3), "rss_peak_mb": rss, "rss_peak_total_mb": round(sum(rss.values()), 1)}
+
+
+def time_world_generation(scale: float, say: Say) -> dict[str, Any]:
+    """nodes.world.generate_world at ``scale`` into a scratch directory, then delete it."""
+    import time
+
+    from nodes.world import generate_world
+
+    need = 5 * 1024**3 if scale >= 1e-3 else 1024**3
+    scratch_parent = Path(tempfile.gettempdir())
+    free = shutil.disk_usage(scratch_parent).free
+    if free < need:
+        msg = f"skipped: {free / 1024**3:.1f} GiB free in {scratch_parent}, need {need / 1024**3:.0f} GiB"
+        say(f"world generation at scale {scale:g}: {msg}")
+        return {"scale": scale, "skipped": msg}
+    say(f"world generation at scale {scale:g} (seed 2021) into a scratch directory")
+    scratch = Path(tempfile.mkdtemp(prefix="tongban-bench-world-"))
+    try:
+        t0 = time.perf_counter()
+        generate_world(scratch / "w", scale=scale, seed=2021)
+        took = time.perf_counter() - t0
+        size = sum(f.stat().st_size for f in (scratch / "w").iterdir())
+        import json
+
+        counts = json.loads((scratch / "w" / "world.json").read_text(encoding="utf-8"))["counts"]
+        persons = sum(c["persons"] for c in counts.values())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    say(f"  {persons:,} persons in {took:.1f} s ({size / 1024**2:.0f} MiB on disk, deleted)")
+    return {"scale": scale, "seconds": round(took, 2), "persons": persons, "disk_mb": round(size / 1024**2)}

@@ -1,0 +1,804 @@
+"""The attack catalogue: one table, every row an attack on running nodes over mTLS.
+
+Each row names the attack, the function that performs it, the gRPC status and the
+exact message the attacker sees (``{*}`` marks a part that is random, such as the
+time of the refusal), and the node whose ledger must hold the rejection under
+which reason code. After every row the attacked node must still serve a normal
+ecert.fetch. Rows with ``ledger=None`` are refused by the TLS transport (or carry
+no envelope at all), so no tongban code runs and nothing can be ledgered.
+
+Most rows run against the module's ordinary ``country``. The rows that need a
+misbehaving party (a hub that alters payloads, a province that binds its answer
+to another request, a province whose directory has expired) or that change the
+hub's state for good (revocation, access rules) run against ``rogue``: a second
+country whose hub is a :class:`TamperingHub` and whose 110000 is a
+:class:`RogueProvince`, both honest until a test switches them.
+
+A row whose behaviour is wrong today carries ``bug=``: it is written as it should
+behave and marked ``xfail(strict=True)`` with the reason and the proposed fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certs.pki import HUB_CODE, issue_leaf, load_client_credentials, load_node_credentials, make_foreign_pki
+from exchange import payloads
+from exchange.dsse import DsseEnvelope, seal
+from exchange.header import make_header
+from exchange.keys import Signer
+from exchange.ledger import LedgerEntry, read_entries
+from nodes.hub import DEFAULT_ACCESS_RULES, HubNode
+from nodes.province import ProvinceNode
+from tests.integration.conftest import Country
+from tests.integration.test_exchange import _a_certificate, _a_person, fetch_ok, submit
+from tests.security.conftest import copy_world
+from tongban.v1 import ecert_pb2, envelope_pb2, header_pb2, identity_pb2, services_pb2, services_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+OK = grpc.StatusCode.OK
+ORIGIN, TARGET = "440000", "110000"
+MAX_ENVELOPE = 4 * 1024 * 1024  # the directory's policy (exchange.directory.DEFAULT_POLICY)
+MAX_GRPC = 8 * 1024 * 1024  # the transport's limit (nodes._grpc.MAX_GRPC_MESSAGE_BYTES)
+WILD = "{*}"
+
+
+# -- misbehaving nodes -------------------------------------------------------------
+
+class _TamperingStub:
+    """Wraps the hub's NodeService stub: flips the payload's last byte on the way out."""
+
+    def __init__(self, inner: services_pb2_grpc.NodeServiceStub, hub: TamperingHub) -> None:
+        self.inner, self.hub = inner, hub
+
+    def Handle(self, request: services_pb2.HandleRequest, **kw: Any) -> Any:  # noqa: N802 - gRPC name
+        if self.hub.tamper:
+            env = envelope_pb2.Envelope()
+            env.CopyFrom(request.envelope)
+            body = bytearray(env.payload)
+            body[-1] ^= 0x01  # the last character of subject.cert_type: still valid UTF-8
+            env.payload = bytes(body)
+            request = services_pb2.HandleRequest(envelope=env)
+        return self.inner.Handle(request, **kw)
+
+
+class TamperingHub(HubNode):
+    """A hub that, while ``tamper`` is set, alters every payload it forwards."""
+
+    tamper = False
+
+    def _stub(self, code: str) -> Any:
+        return _TamperingStub(super()._stub(code), self)
+
+
+class RogueProvince(ProvinceNode):
+    """A province that, while ``bind_to`` is set, answers with that request digest
+    (correctly signed by itself, but bound to another request)."""
+
+    bind_to: bytes | None = None
+
+    async def handle(self, env: envelope_pb2.Envelope, peer: str) -> services_pb2.HandleResponse:
+        reply = await super().handle(env, peer)
+        if self.bind_to is None:
+            return reply
+        out = reply.envelope
+        msg = payloads.parse_payload(out.payload_type, out.payload)
+        msg.header.request_digest = self.bind_to  # type: ignore[attr-defined]
+        resealed = seal(out.payload_type, msg.SerializeToString(), self.core.signer)
+        return services_pb2.HandleResponse(envelope=resealed.to_pb())
+
+
+class RogueCountry(Country):
+    """The test country with a TamperingHub and, as 110000, a RogueProvince whose
+    clock can be moved forward (``skew_ns``)."""
+
+    def __init__(self, pki: Path, data: Path) -> None:
+        self.skew_ns = 0
+        super().__init__(pki, data)
+
+    async def _make_hub(self) -> HubNode:
+        return TamperingHub(pki_dir=self.pki, data_dir=self.data)
+
+    async def _make_province(self, code: str) -> ProvinceNode:
+        if code != TARGET:
+            return await super()._make_province(code)
+        return RogueProvince(code=code, pki_dir=self.pki, data_dir=self.data, hub=self.hub_target,
+                             clock=lambda: time.time_ns() + self.skew_ns)
+
+
+@pytest.fixture(scope="module")
+def rogue(pki_dir: Path, world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RogueCountry]:
+    c = RogueCountry(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("rogue")))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+# -- the shape of a row ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ctx:
+    country: Country
+    tmp: Path
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the attacker saw, the values the expected message needs, and the
+    ledger field/value identifying the attacking envelope."""
+
+    status: grpc.StatusCode
+    details: str
+    values: dict[str, Any] = field(default_factory=dict)
+    match: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    attack: Callable[[Ctx], Seen]
+    status: grpc.StatusCode
+    message: str  # str.format template over Seen.values; "{*}" matches any text
+    ledger: tuple[str, str] | None  # (node, outcome); outcome "ok" = a "received" row
+    where: str = "country"  # or "rogue"
+    bug: str = ""
+
+
+def _matches(template: str, values: dict[str, Any], details: str) -> bool:
+    parts = [re.escape(p.format(**values)) for p in template.split(WILD)]
+    return re.fullmatch(".*".join(parts), details, flags=re.DOTALL) is not None
+
+
+# -- helpers -------------------------------------------------------------------------
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _env_sha(env: envelope_pb2.Envelope) -> str:
+    return _sha(env.SerializeToString())
+
+
+def _signer(ctx: Ctx, code: str = ORIGIN) -> Signer:
+    return load_node_credentials(ctx.country.pki, code).sign_signer
+
+
+def _kid(ctx: Ctx, code: str) -> str:
+    return _signer(ctx, code).keyid
+
+
+def _rpc(fn: Callable[[], Any]) -> tuple[grpc.StatusCode, str, Any]:
+    try:
+        return OK, "", fn()
+    except grpc.RpcError as e:
+        return e.code(), e.details() or "", None
+
+
+def to_hub(ctx: Ctx, env: envelope_pb2.Envelope, *, tls: str = ORIGIN) -> tuple[grpc.StatusCode, str, Any]:
+    """HubService.Exchange over mTLS as node ``tls``."""
+    with ctx.country.node_channel(tls) as ch:
+        stub = services_pb2_grpc.HubServiceStub(ch)
+        return _rpc(lambda: stub.Exchange(services_pb2.ExchangeRequest(envelope=env), timeout=10))
+
+
+def to_province(ctx: Ctx, env: envelope_pb2.Envelope, *, code: str = TARGET,
+                tls: str = ORIGIN) -> tuple[grpc.StatusCode, str, Any]:
+    """NodeService.Handle of province ``code`` over mTLS as node ``tls`` (skipping the hub)."""
+    target = ctx.country.provinces[code].endpoint
+    with ctx.country.node_channel(tls, target=target, peer=code) as ch:
+        stub = services_pb2_grpc.NodeServiceStub(ch)
+        return _rpc(lambda: stub.Handle(services_pb2.HandleRequest(envelope=env), timeout=10))
+
+
+def raw_to_hub(ctx: Ctx, data: bytes, *, tls: str = ORIGIN) -> tuple[grpc.StatusCode, str]:
+    """Arbitrary bytes as the body of HubService.Exchange."""
+    with ctx.country.node_channel(tls) as ch:
+        fn = ch.unary_unary("/tongban.v1.HubService/Exchange", request_serializer=None, response_deserializer=None)
+        status, details, _ = _rpc(lambda: fn(data, timeout=10))
+        return status, details
+
+
+def _set(msg: Any, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for p in parents:
+        msg = getattr(msg, p)
+    setattr(msg, last, value)
+
+
+@dataclass(frozen=True)
+class Built:
+    env: envelope_pb2.Envelope
+    header: header_pb2.Header
+    body: bytes
+
+    @property
+    def mid(self) -> str:
+        return self.header.message_id
+
+    def seen(self, r: tuple[grpc.StatusCode, str, Any], match: str = "message_id", **values: Any) -> Seen:
+        key = {"message_id": self.mid, "envelope_sha256": _env_sha(self.env)}[match]
+        return Seen(r[0], r[1], {"mid": self.mid, **values}, (match, key))
+
+
+def build(ctx: Ctx, *, flow: str = "ecert.fetch", sender: str = ORIGIN, receiver: str = "",
+          signer: Signer | None = None, media: str | None = None, now_ns: int | None = None,
+          lifetime_ms: int = 30_000, header: dict[str, Any] | None = None,
+          body: dict[str, Any] | None = None) -> Built:
+    """A request from ``sender`` about a holder of 110000, sealed by ``signer``
+    (default: the sender's own key); ``header``/``body`` override fields by dotted path."""
+    c = ctx.country
+    if flow == "ecert.fetch":
+        cert = _a_certificate(c, TARGET)
+        holder, cert_type = cert.holder_code, cert.type_code
+    else:
+        holder, cert_type = _a_person(c, TARGET).id_number, ""
+    h = make_header(sender=sender, receiver=receiver, now_ns=now_ns or time.time_ns(), lifetime_ms=lifetime_ms,
+                    purpose="跨省通办 安全测试", holder_id=holder, cert_type=cert_type)
+    for path, value in (header or {}).items():
+        _set(h, path, value)
+    msg: Any = (ecert_pb2.EcertFetchRequest(header=h) if flow == "ecert.fetch"
+                else identity_pb2.IdentityVerifyRequest(header=h, name="张三"))
+    for path, value in (body or {}).items():
+        _set(msg, path, value)
+    data = msg.SerializeToString()
+    media = media or payloads.request_type_of(flow)
+    env = seal(media, data, signer or _signer(ctx, sender)).to_pb()
+    return Built(env, h, data)
+
+
+def _with_bad_utf8(ctx: Ctx, *, flow: str, where: str) -> Built:
+    """A correctly signed request whose text field ``where`` holds bytes that are not UTF-8."""
+    marker = "ZQZQZQZQ"
+    b = build(ctx, flow=flow, header={"purpose": marker} if where == "header" else None,
+              body={"name": marker} if where == "body" else None)
+    data = b.body.replace(marker.encode(), b"\xff\xfe\xc3\x28\xed\xa0\x80Z")  # same length, never UTF-8
+    return Built(seal(b.env.payload_type, data, _signer(ctx)).to_pb(), b.header, data)
+
+
+def _async(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    async def run() -> Any:
+        return fn(*args, **kw)
+    return run()
+
+
+def _refresh_all(c: Country) -> None:
+    for node in c.provinces.values():
+        c.call(node.refresh_directory())
+
+
+def _handshake(ctx: Ctx, *, chain: bytes | None, key: bytes | None, target: str | None = None,
+               peer: str = HUB_CODE) -> Seen:
+    root = load_node_credentials(ctx.country.pki, HUB_CODE).root_pem
+    creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+    with grpc.secure_channel(target or ctx.country.hub_target, creds,
+                             options=[("grpc.ssl_target_name_override", f"node-{peer}.tongban.test")]) as ch:
+        status, details, _ = _rpc(lambda: services_pb2_grpc.HubServiceStub(ch).GetDirectory(
+            services_pb2.GetDirectoryRequest(), timeout=5))
+    return Seen(status, details)
+
+
+# -- transport: refused at the TLS handshake ------------------------------------
+
+def no_client_certificate(ctx: Ctx) -> Seen:
+    return _handshake(ctx, chain=None, key=None)
+
+
+def no_client_certificate_at_a_province(ctx: Ctx) -> Seen:
+    return _handshake(ctx, chain=None, key=None, target=ctx.country.provinces[TARGET].endpoint, peer=TARGET)
+
+
+def foreign_ca_certificate(ctx: Ctx) -> Seen:
+    foreign = load_node_credentials(make_foreign_pki(ctx.tmp / "foreign", ORIGIN).root, ORIGIN)
+    return _handshake(ctx, chain=foreign.tls_chain_pem, key=foreign.tls_key_pem)
+
+
+def expired_tls_certificate(ctx: Ctx) -> Seen:
+    out = ctx.tmp / "expired"
+    issue_leaf(ctx.country.pki, ORIGIN, "tls", now=datetime.now(UTC) - timedelta(days=30), valid_days=1,
+               out_dir=out)
+    chain = (out / "tls.crt").read_bytes() + (out / "chain.pem").read_bytes()  # leaf, intermediate, root
+    return _handshake(ctx, chain=chain, key=(out / "tls.key").read_bytes())
+
+
+def transport_oversize(ctx: Ctx) -> Seen:
+    env = envelope_pb2.Envelope(payload_type=payloads.ECERT_REQUEST, payload=b"\0" * (9 * 1024 * 1024))
+    size = services_pb2.ExchangeRequest(envelope=env).ByteSize()
+    status, details, _ = to_hub(ctx, env)
+    return Seen(status, details, {"size": size})
+
+
+# -- identity: who may speak, with which key ---------------------------------------
+
+def unlisted_signing_key(ctx: Ctx) -> Seen:
+    rogue_key = Signer.from_private_key(ec.generate_private_key(ec.SECP256R1()))
+    b = build(ctx, signer=rogue_key)
+    return b.seen(to_hub(ctx, b.env), kid=rogue_key.keyid[:16], known=_kid(ctx, ORIGIN)[:12],
+                  v=ctx.country.hub.version, sender=ORIGIN)
+
+
+def issuing_key_used_to_sign_messages(ctx: Ctx) -> Seen:
+    issuer = load_node_credentials(ctx.country.pki, ORIGIN).issuer_signer
+    assert issuer is not None
+    b = build(ctx, signer=issuer)
+    return b.seen(to_hub(ctx, b.env), kid=issuer.keyid[:16], known=_kid(ctx, ORIGIN)[:12],
+                  v=ctx.country.hub.version, sender=ORIGIN)
+
+
+def sender_claims_another_province(ctx: Ctx) -> Seen:
+    # 440000 signs with its own key but writes 510000 as the sender
+    b = build(ctx, header={"sender": "510000"})
+    return b.seen(to_hub(ctx, b.env), kid=_kid(ctx, ORIGIN)[:16], known=_kid(ctx, "510000")[:12],
+                  v=ctx.country.hub.version, sender="510000")
+
+
+def envelope_relayed_by_another_tls_peer(ctx: Ctx) -> Seen:
+    b = build(ctx)  # correctly signed by 440000, sent over 510000's connection
+    return b.seen(to_hub(ctx, b.env, tls="510000"))
+
+
+def window_client_calling_the_hub(ctx: Ctx) -> Seen:
+    b = build(ctx)
+    chain, key, root = load_client_credentials(ctx.country.pki)
+    creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+    with grpc.secure_channel(ctx.country.hub_target, creds,
+                             options=[("grpc.ssl_target_name_override", "node-000000.tongban.test")]) as ch:
+        stub = services_pb2_grpc.HubServiceStub(ch)
+        r = _rpc(lambda: stub.Exchange(services_pb2.ExchangeRequest(envelope=b.env), timeout=10))
+    return b.seen(r)
+
+
+def node_calling_a_window_service(ctx: Ctx) -> Seen:
+    target = ctx.country.provinces[TARGET].endpoint
+    with ctx.country.node_channel(ORIGIN, target=target, peer=TARGET) as ch:
+        stub = services_pb2_grpc.WindowServiceStub(ch)
+        status, details, _ = _rpc(lambda: stub.Submit(services_pb2.SubmitRequest(flow="ecert.fetch"), timeout=10))
+    return Seen(status, details)
+
+
+def revoked_key(ctx: Ctx) -> Seen:
+    c = ctx.country
+    kid = _kid(ctx, "510000")
+    version = c.call(_async(c.hub.revoke, kid, reason="key compromise"))  # permanent: rogue country, last row
+    b = build(ctx, sender="510000")
+    return b.seen(to_hub(ctx, b.env, tls="510000"), kid=kid[:12], v=version)
+
+
+# -- signatures ----------------------------------------------------------------------
+
+def signature_over_another_payload(ctx: Ctx) -> Seen:
+    signed, other = build(ctx), build(ctx)
+    env = envelope_pb2.Envelope()
+    env.CopyFrom(signed.env)
+    env.payload = other.env.payload  # the right key's valid signature, over different bytes
+    b = Built(env, other.header, other.body)
+    return b.seen(to_hub(ctx, env), kid=_kid(ctx, ORIGIN)[:12])
+
+
+def _resigned(ctx: Ctx, sigs: Callable[[envelope_pb2.Signature], list[envelope_pb2.Signature]]) -> Seen:
+    b = build(ctx)
+    env = envelope_pb2.Envelope(payload_type=b.env.payload_type, payload=b.env.payload,
+                                signatures=sigs(b.env.signatures[0]))
+    b = Built(env, b.header, b.body)
+    return b.seen(to_hub(ctx, env), n=len(env.signatures))
+
+
+def zero_signatures(ctx: Ctx) -> Seen:
+    return _resigned(ctx, lambda s: [])
+
+
+def duplicated_signatures(ctx: Ctx) -> Seen:
+    return _resigned(ctx, lambda s: [s, s])
+
+
+def extra_unknown_signature(ctx: Ctx) -> Seen:
+    return _resigned(ctx, lambda s: [s, envelope_pb2.Signature(keyid="ab" * 32, sig=b"\x30" * 70)])
+
+
+def tampered_by_the_hub(ctx: Ctx) -> Seen:
+    hub = ctx.country.hub
+    assert isinstance(hub, TamperingHub)
+    b = build(ctx)
+    hub.tamper = True
+    try:
+        r = to_hub(ctx, b.env)
+    finally:
+        hub.tamper = False
+    return b.seen(r, kid=_kid(ctx, ORIGIN)[:12])
+
+
+# -- payload type, size, encoding ----------------------------------------------------
+
+#: every media type exchange.payloads exports (flows are being added: read them, do not list them)
+KNOWN_TYPES = ", ".join(sorted(v for v in (getattr(payloads, n) for n in payloads.__all__)
+                               if isinstance(v, str) and v.startswith("application/vnd.tongban.")))
+
+
+def request_sealed_as_response(ctx: Ctx) -> Seen:
+    b = build(ctx, media=payloads.ECERT_RESPONSE)
+    return b.seen(to_hub(ctx, b.env))
+
+
+def request_sealed_as_document(ctx: Ctx) -> Seen:
+    b = build(ctx, media=payloads.ECERT)
+    return b.seen(to_hub(ctx, b.env))
+
+
+def unknown_payload_type(ctx: Ctx) -> Seen:
+    b = build(ctx, media="application/vnd.evil.v1+proto")
+    return b.seen(to_hub(ctx, b.env), match="envelope_sha256")
+
+
+def registration_sent_as_exchange(ctx: Ctx) -> Seen:
+    h = make_header(sender=ORIGIN, receiver=HUB_CODE, now_ns=time.time_ns(), lifetime_ms=30_000,
+                    purpose="register node endpoint")
+    from tongban.v1 import directory_pb2
+
+    data = directory_pb2.Registration(header=h, endpoint="127.0.0.1:1").SerializeToString()
+    b = Built(seal(payloads.REGISTRATION, data, _signer(ctx)).to_pb(), h, data)
+    return b.seen(to_hub(ctx, b.env), v=ctx.country.hub.version)
+
+
+def oversize_envelope(ctx: Ctx) -> Seen:
+    b = build(ctx, body={"identifier": "x" * (5 * 1024 * 1024)})
+    return b.seen(to_hub(ctx, b.env), size=b.env.ByteSize())
+
+
+def malformed_payload(ctx: Ctx) -> Seen:
+    env = seal(payloads.ECERT_REQUEST, b"\xff\xff\xff\xff", _signer(ctx)).to_pb()
+    status, details, _ = to_hub(ctx, env)
+    return Seen(status, details, {}, ("envelope_sha256", _env_sha(env)))
+
+
+def malformed_request_message(ctx: Ctx) -> Seen:
+    data = b"\x0a\x05\xff\xff\xff\xff\xff"  # ExchangeRequest.envelope: a length-delimited field of junk
+    return Seen(*raw_to_hub(ctx, data), {}, ("envelope_sha256", _sha(data)))
+
+
+def bad_utf8_in_envelope_payload_type(ctx: Ctx) -> Seen:
+    b = build(ctx)
+    env = envelope_pb2.Envelope()
+    env.CopyFrom(b.env)
+    env.payload_type = "ZQ" * (len(env.payload_type) // 2) + "Z" * (len(env.payload_type) % 2)
+    data = services_pb2.ExchangeRequest(envelope=env).SerializeToString()
+    data = data.replace(env.payload_type.encode(), b"\xff" * len(env.payload_type))
+    return Seen(*raw_to_hub(ctx, data), {}, ("envelope_sha256", _sha(data)))
+
+
+def bad_utf8_in_header(ctx: Ctx) -> Seen:
+    b = _with_bad_utf8(ctx, flow="ecert.fetch", where="header")
+    return b.seen(to_hub(ctx, b.env), match="envelope_sha256", n=len(b.body))
+
+
+def bad_utf8_in_payload(ctx: Ctx) -> Seen:
+    b = _with_bad_utf8(ctx, flow="identity.verify", where="body")
+    return b.seen(to_hub(ctx, b.env), n=len(b.body))
+
+
+# -- header: time, address, replay ---------------------------------------------------
+
+def expired_header(ctx: Ctx) -> Seen:
+    b = build(ctx, now_ns=time.time_ns() - 120 * 10**9)
+    return b.seen(to_hub(ctx, b.env), expired=b.header.expires_at.ToJsonString())
+
+
+def header_from_the_future(ctx: Ctx) -> Seen:
+    b = build(ctx, now_ns=time.time_ns() + 120 * 10**9)
+    return b.seen(to_hub(ctx, b.env), issued=b.header.issued_at.ToJsonString())
+
+
+def lifetime_beyond_policy(ctx: Ctx) -> Seen:
+    b = build(ctx, lifetime_ms=86_400_000)
+    return b.seen(to_hub(ctx, b.env))
+
+
+def receiver_mismatch(ctx: Ctx) -> Seen:
+    b = build(ctx, receiver="510000")  # addressed to 510000, delivered to 110000 directly
+    return b.seen(to_province(ctx, b.env))
+
+
+def _captured(ctx: Ctx) -> envelope_pb2.Envelope:
+    cert = _a_certificate(ctx.country, TARGET)
+    reply = submit(ctx.country, ORIGIN, flow="ecert.fetch",
+                   subject=header_pb2.Subject(holder_id=cert.holder_code, cert_type=cert.type_code))
+    assert reply.outcome == "ok", reply.detail
+    return reply.request
+
+
+def _replay(ctx: Ctx, send: Callable[[Ctx, envelope_pb2.Envelope], tuple[grpc.StatusCode, str, Any]]) -> Seen:
+    env = _captured(ctx)
+    header = payloads.parse_routed(env.payload_type, env.payload).header
+    return Built(env, header, env.payload).seen(send(ctx, env))
+
+
+def replay_to_the_hub(ctx: Ctx) -> Seen:
+    return _replay(ctx, lambda c, e: to_hub(c, e))
+
+
+def replay_to_the_province(ctx: Ctx) -> Seen:
+    return _replay(ctx, lambda c, e: to_province(c, e))
+
+
+# -- access, binding, directory (rogue country) ---------------------------------------
+
+def access_rule_denies_the_type(ctx: Ctx) -> Seen:
+    c = ctx.country
+    b = build(ctx)
+    version = c.call(_async(c.hub.set_access_rules, (("*", "identity.verify", ()),
+                                                      ("*", "ecert.fetch", ("NO-SUCH-TYPE",)))))
+    try:
+        r = to_hub(ctx, b.env)
+    finally:
+        c.call(_async(c.hub.set_access_rules, DEFAULT_ACCESS_RULES))
+        _refresh_all(c)
+    return b.seen(r, v=version, cert_type=b.header.subject.cert_type)
+
+
+def response_bound_to_another_request(ctx: Ctx) -> Seen:
+    c = ctx.country
+    node = c.provinces[TARGET]
+    assert isinstance(node, RogueProvince)
+    bogus = DsseEnvelope.from_pb(build(ctx).env).digest()  # the digest of some other request
+    b = build(ctx)
+    node.bind_to = bogus
+    try:
+        r = to_hub(ctx, b.env)
+        cert = _a_certificate(c, TARGET)
+        window = submit(c, ORIGIN, flow="ecert.fetch",
+                        subject=header_pb2.Subject(holder_id=cert.holder_code, cert_type=cert.type_code))
+    finally:
+        node.bind_to = None
+    # what the service window sees
+    want = DsseEnvelope.from_pb(window.request).digest()
+    assert (window.outcome, window.detail) == (
+        "bad_binding", f"hub refused: response carries request digest {bogus.hex()[:16]}…, expected "
+                       f"{want.hex()[:16]}… of the request it answers")
+    assert not window.HasField("response")
+    return Seen(r[0], r[1], {"bogus": bogus.hex()[:16], "want": DsseEnvelope.from_pb(b.env).digest().hex()[:16]},
+                ("trace_id", b.header.trace_id))
+
+
+def directory_past_its_validity(ctx: Ctx) -> Seen:
+    c = ctx.country
+    assert isinstance(c, RogueCountry)
+    d = c.provinces[TARGET].core.directory
+    assert d is not None
+    b = build(ctx)
+    c.skew_ns = d.valid_until_ns - time.time_ns() + 3600 * 10**9  # 110000 is an hour past its directory
+    try:
+        r = to_hub(ctx, b.env)
+    finally:
+        c.skew_ns = 0
+    return b.seen(r, v=d.version, until=d.pb.valid_until.ToJsonString())
+
+
+# -- text fields: injection-like, oversized, not UTF-8 ----------------------------------
+
+ODD = {
+    "sql": "x'); DROP TABLE ledger; --\"",
+    "nul": "a\x00b\x00",
+    "emoji": "😀🏛️证照👨‍👩‍👧",
+    "rtl": "\u202eevil\u200f\u2066abc\u2069\u200b",
+}
+HUGE = ("'; DROP TABLE ledger; -- 😀\u202e\x00" * 400)[:10_000]
+#: header field -> its limit in characters (check_header_shape)
+LIMITED = {"message_id": 64, "purpose": 200, "audit.organisation": 512, "audit.operator": 512,
+           "audit.item_name": 512, "audit.item_code": 512, "audit.business_serial": 512,
+           "subject.holder_id": 64, "subject.cert_type": 64}
+#: header fields with a fixed format: anything odd is refused
+FORMATTED = {
+    "trace_id": "header trace_id: expected 32 lowercase hex characters, found {found}",
+    "sender": "header sender: expected a six-digit node code, found {found}",
+    "receiver": "header receiver: expected a six-digit node code or empty, found {found}",
+}
+#: payload fields (flow, field); none of them has a limit today
+PAYLOAD_FIELDS = (("ecert.fetch", "identifier"), ("identity.verify", "name"), ("identity.verify", "photo_sha256"))
+PAYLOAD_BUG = ("payload text fields have no length limit: {field} of 10000 characters is accepted and answered. "
+               "exchange/opener.py:155 (step 9, after parse_payload) checks no payload string; proposed fix: "
+               "a per-type table of string limits in exchange/payloads.py (identifier <= 128, name <= 64, "
+               "photo_sha256 = 64 hex) checked after parsing, raising HeaderError-like "
+               "MalformedError 'payload {field}: expected at most N characters, found M' (INVALID_ARGUMENT)")
+
+
+def _text_attack(path: str, value: str, *, flow: str = "ecert.fetch", in_body: bool = False) -> Callable[[Ctx], Seen]:
+    def attack(ctx: Ctx) -> Seen:
+        v = value + "-" + uuid.uuid4().hex[:8] if path == "message_id" and len(value) < 40 else value
+        fields = {path: v}
+        b = build(ctx, flow=flow, receiver=TARGET, header=None if in_body else fields,
+                  body=fields if in_body else None)
+        r = to_hub(ctx, b.env)
+        if r[0] == OK:
+            # read the accepted message back from both ledgers: stored exactly as sent
+            ctx.country.flush_ledgers()
+            for node in (HUB_CODE, TARGET):
+                rows = [x.entry for x in read_entries(ctx.country.data / f"{node}.sqlite", direction="received",
+                                                      message_id=b.mid)]
+                assert [(e.envelope_sha256, e.message_id, e.trace_id, e.sender) for e in rows] == [
+                    (_env_sha(b.env), b.mid, b.header.trace_id, ORIGIN)], node
+            assert payloads.parse_payload(r[2].envelope.payload_type, r[2].envelope.payload).header \
+                .request_digest == DsseEnvelope.from_pb(b.env).digest()
+        return b.seen(r, match="envelope_sha256", n=len(v), found=repr(v[:40]))
+    attack.__name__ = f"text_{path}"
+    return attack
+
+
+def _text_cases() -> list[Case]:
+    cases = []
+    for path, limit in LIMITED.items():
+        for kind, value in ODD.items():
+            cases.append(Case(f"odd-{kind}-in-{path}", _text_attack(path, value), OK, "", (HUB_CODE, "ok")))
+        cases.append(Case(f"oversized-{path}", _text_attack(path, HUGE), grpc.StatusCode.INVALID_ARGUMENT,
+                          f"header {path}" + (" (用证事由)" if path == "purpose" else "")
+                          + f": expected at most {limit} characters, found {{n}}", (HUB_CODE, "bad_header")))
+    for path, template in FORMATTED.items():
+        for kind, value in [*ODD.items(), ("oversized", HUGE)]:
+            cases.append(Case(f"{'odd-' + kind if kind != 'oversized' else kind}-in-{path}",
+                              _text_attack(path, value), grpc.StatusCode.INVALID_ARGUMENT, template,
+                              (HUB_CODE, "bad_header")))
+    for flow, name in PAYLOAD_FIELDS:
+        for kind, value in ODD.items():
+            cases.append(Case(f"odd-{kind}-in-{flow}.{name}", _text_attack(name, value, flow=flow, in_body=True),
+                              OK, "", (HUB_CODE, "ok")))
+        cases.append(Case(f"oversized-{flow}.{name}", _text_attack(name, HUGE, flow=flow, in_body=True),
+                          grpc.StatusCode.INVALID_ARGUMENT,
+                          f"payload {name}: expected at most {WILD} characters, found {{n}}",
+                          (HUB_CODE, "malformed"), bug=PAYLOAD_BUG.format(field=name)))
+    return cases
+
+
+# -- the table -------------------------------------------------------------------------
+
+UNAVAILABLE, UNAUTH = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+HANDSHAKE = f"failed to connect to all addresses{WILD}"
+UNKNOWN_KEY = ("envelope from {sender} signed by key {kid}…, expected one of the directory's keys for {sender} "
+               "(directory v{v}: {known}…)")
+BAD_SIG = "envelope {mid} from 440000 (key {kid}…): signature does not verify"
+UNDECODABLE_BUG = (
+    "a request body that is not a valid protobuf (or has invalid UTF-8 in a string field of the "
+    "ExchangeRequest/Envelope) fails in grpc's request_deserializer, before ErrorInterceptor: the caller "
+    "gets UNKNOWN \"Unexpected <class 'DecodeError'>...\" and nothing is ledgered. nodes/_status.py:99 passes "
+    "handler.request_deserializer through unchanged; proposed fix: wrap it in ErrorInterceptor so a "
+    "DecodeError yields a sentinel carrying the raw bytes, and have the wrapped handler raise MalformedError "
+    "(INVALID_ARGUMENT, reason malformed) after a node-supplied callback records a 'rejected' ledger row with "
+    "the sha256 of the raw bytes")
+
+CASES: list[Case] = [
+    # the TLS transport: refused at the handshake, before any tongban code runs
+    Case("no-client-certificate", no_client_certificate, UNAVAILABLE, HANDSHAKE, None),
+    Case("no-client-certificate-at-a-province", no_client_certificate_at_a_province, UNAVAILABLE, HANDSHAKE, None),
+    Case("certificate-from-a-foreign-ca", foreign_ca_certificate, UNAVAILABLE, HANDSHAKE, None),
+    Case("expired-tls-certificate", expired_tls_certificate, UNAVAILABLE, HANDSHAKE, None),
+    Case("message-over-the-transport-limit-9MiB", transport_oversize, grpc.StatusCode.RESOURCE_EXHAUSTED,
+         f"{WILD}Received message larger than max ({{size}} vs. {MAX_GRPC})", None),
+    # identity and keys
+    Case("signing-key-not-in-the-directory", unlisted_signing_key, UNAUTH, UNKNOWN_KEY, (HUB_CODE, "unknown_key")),
+    Case("issuing-authority-key-signing-a-message", issuing_key_used_to_sign_messages, UNAUTH, UNKNOWN_KEY,
+         (HUB_CODE, "unknown_key")),
+    Case("sender-claims-another-province", sender_claims_another_province, UNAUTH, UNKNOWN_KEY,
+         (HUB_CODE, "unknown_key")),
+    Case("envelope-relayed-by-another-tls-peer", envelope_relayed_by_another_tls_peer, UNAUTH,
+         "envelope signed by 440000, but the TLS peer is '510000': expected the sender itself",
+         (HUB_CODE, "peer_identity")),
+    Case("window-client-calling-the-hub", window_client_calling_the_hub, UNAUTH,
+         "envelope signed by 440000, but the TLS peer is 'window': expected the sender itself",
+         (HUB_CODE, "peer_identity")),
+    Case("node-certificate-calling-a-window-service", node_calling_a_window_service, UNAUTH,
+         "WindowService serves the client 'window', found TLS peer '440000'", None),
+    # signatures
+    Case("valid-signature-over-a-different-payload", signature_over_another_payload, UNAUTH, BAD_SIG,
+         (HUB_CODE, "bad_signature")),
+    Case("zero-signatures", zero_signatures, UNAUTH,
+         f"envelope of type {payloads.ECERT_REQUEST}: expected exactly one signature, found {{n}}",
+         (HUB_CODE, "bad_signature")),
+    Case("duplicated-signatures", duplicated_signatures, UNAUTH,
+         f"envelope of type {payloads.ECERT_REQUEST}: expected exactly one signature, found {{n}}",
+         (HUB_CODE, "bad_signature")),
+    Case("extra-unknown-signature", extra_unknown_signature, UNAUTH,
+         f"envelope of type {payloads.ECERT_REQUEST}: expected exactly one signature, found {{n}}",
+         (HUB_CODE, "bad_signature")),
+    # payload type, size, encoding
+    Case("request-sealed-under-the-response-type", request_sealed_as_response, INVALID,
+         f"expected a request payload type, found {payloads.ECERT_RESPONSE} (a response)",
+         (HUB_CODE, "payload_type")),
+    Case("request-sealed-under-a-document-type", request_sealed_as_document, INVALID,
+         f"expected a request payload type, found {payloads.ECERT} (a document)", (HUB_CODE, "payload_type")),
+    Case("unknown-payload-type", unknown_payload_type, INVALID,
+         f"unknown payload type 'application/vnd.evil.v1+proto', expected one of: {KNOWN_TYPES}",
+         (HUB_CODE, "payload_type")),
+    Case("registration-sent-to-exchange", registration_sent_as_exchange, grpc.StatusCode.PERMISSION_DENIED,
+         "access rules of directory v{v} do not allow 440000 to request registration", (HUB_CODE, "access_denied")),
+    Case("oversize-envelope-5MiB", oversize_envelope, grpc.StatusCode.RESOURCE_EXHAUSTED,
+         f"envelope of {{size}} bytes, expected at most {MAX_ENVELOPE} bytes", (HUB_CODE, "too_large")),
+    Case("malformed-payload-protobuf", malformed_payload, INVALID,
+         f"payload of type {payloads.ECERT_REQUEST}: expected a serialised tongban.v1.RoutedPayload, found 4 bytes "
+         "that do not parse (Error parsing message with type 'tongban.v1.RoutedPayload': Wire format was corrupt)",
+         (HUB_CODE, "malformed")),
+    Case("malformed-request-protobuf", malformed_request_message, INVALID,
+         f"{WILD}tongban.v1.ExchangeRequest{WILD}", (HUB_CODE, "malformed"), bug=UNDECODABLE_BUG),
+    Case("not-utf8-in-envelope-payload-type", bad_utf8_in_envelope_payload_type, INVALID,
+         f"{WILD}tongban.v1.ExchangeRequest{WILD}", (HUB_CODE, "malformed"), bug=UNDECODABLE_BUG),
+    Case("not-utf8-in-a-header-field", bad_utf8_in_header, INVALID,
+         f"payload of type {payloads.ECERT_REQUEST}: expected a serialised tongban.v1.RoutedPayload, found {{n}} "
+         "bytes that do not parse (Error parsing message with type 'tongban.v1.RoutedPayload': "
+         "String field had bad UTF-8)", (HUB_CODE, "malformed")),
+    Case("not-utf8-in-a-payload-field", bad_utf8_in_payload, INVALID,
+         f"payload of type {payloads.IDENTITY_REQUEST}: expected a serialised tongban.v1.IdentityVerifyRequest, "
+         "found {n} bytes that do not parse (Error parsing message with type 'tongban.v1.IdentityVerifyRequest': "
+         "String field had bad UTF-8)", (HUB_CODE, "malformed")),
+    # header: time, address, replay
+    Case("header-expired", expired_header, UNAUTH,
+         f"envelope {{mid}} from 440000 expired at {{expired}}: expected an unexpired message, it is now {WILD} "
+         "(clock skew 5000 ms)", (HUB_CODE, "stale")),
+    Case("header-from-the-future-beyond-the-skew", header_from_the_future, UNAUTH,
+         f"envelope {{mid}} from 440000 issued at {{issued}}, in the future: expected no later than {WILD} "
+         "(clock skew 5000 ms)", (HUB_CODE, "stale")),
+    Case("header-lifetime-beyond-the-policy", lifetime_beyond_policy, UNAUTH,
+         "envelope {mid} from 440000 lives 86400000 ms, expected between 1 and 60000 ms", (HUB_CODE, "stale")),
+    Case("receiver-mismatch", receiver_mismatch, INVALID,
+         "envelope {mid} from 440000 is addressed to 510000, expected 110000", (TARGET, "wrong_receiver")),
+    Case("replay-of-a-captured-envelope-to-the-hub", replay_to_the_hub, grpc.StatusCode.ALREADY_EXISTS,
+         "message {mid} from 440000 was already received: expected a new message id, found one seen inside the "
+         "replay window", (HUB_CODE, "replay")),
+    Case("replay-of-a-captured-envelope-to-the-province", replay_to_the_province, grpc.StatusCode.ALREADY_EXISTS,
+         "message {mid} from 440000 was already received: expected a new message id, found one seen inside the "
+         "replay window", (TARGET, "replay")),
+    *_text_cases(),
+    # misbehaving parties and changed hub state: the rogue country
+    Case("hub-alters-a-forwarded-payload", tampered_by_the_hub, UNAUTH, "node 110000 refused: " + BAD_SIG,
+         (TARGET, "bad_signature"), where="rogue"),
+    Case("response-bound-to-another-request", response_bound_to_another_request, UNAUTH,
+         "response carries request digest {bogus}…, expected {want}… of the request it answers",
+         (HUB_CODE, "bad_binding"), where="rogue"),
+    Case("directory-past-its-validity", directory_past_its_validity, grpc.StatusCode.FAILED_PRECONDITION,
+         "node 110000 refused: node 110000 holds directory v{v}, valid until {until}: expected a directory in force",
+         (TARGET, "bad_directory"), where="rogue"),
+    Case("certificate-type-denied-by-the-access-rules", access_rule_denies_the_type, grpc.StatusCode.PERMISSION_DENIED,
+         "access rules of directory v{v} do not allow 440000 to request ecert.fetch of certificate type {cert_type}",
+         (HUB_CODE, "access_denied"), where="rogue"),
+    Case("revoked-key", revoked_key, UNAUTH,
+         "envelope from 510000 signed by key {kid}…, which directory v{v} revoked (key compromise): "
+         "expected a key in force", (HUB_CODE, "revoked_key"), where="rogue"),  # last: revocation is permanent
+]
+
+
+def _param(case: Case) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=case.bug)] if case.bug else []
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+def test_case_names_are_unique() -> None:
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_attack(case: Case, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    c: Country = request.getfixturevalue(case.where)
+    seen = case.attack(Ctx(c, tmp_path))
+    assert (seen.status, seen.details)[0] == case.status, seen.details
+    assert _matches(case.message, seen.values, seen.details), (case.message, seen.values, seen.details)
+    if case.ledger is not None:
+        node, outcome = case.ledger
+        assert seen.match is not None
+        c.flush_ledgers()
+        rows: list[LedgerEntry] = [
+            r.entry for r in read_entries(c.data / f"{node}.sqlite",
+                                          direction="received" if outcome == "ok" else "rejected", outcome=outcome)
+            if getattr(r.entry, seen.match[0]) == seen.match[1]]
+        assert rows, f"no {outcome} row in {node}'s ledger with {seen.match[0]}={seen.match[1]!r}"
+        assert seen.details.endswith(rows[-1].reason), (rows[-1].reason, seen.details)
+    # the attacked node still serves an ordinary flow (hub, 440000 and 110000 all take part)
+    fetch_ok(c)
