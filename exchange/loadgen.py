@@ -45,6 +45,14 @@ class _Tally:
         self.fired = 0
         self.done = 0
         self.interrupted = False
+        self.apply: dict[str, dict[str, float]] = {}
+
+    def applied(self, item: str, trips: int, delay_days: float) -> None:
+        a = self.apply.setdefault(item, {"count": 0, "zero": 0, "at_most_once": 0, "delay_days": 0.0})
+        a["count"] += 1
+        a["zero"] += trips == 0
+        a["at_most_once"] += trips <= 1
+        a["delay_days"] += delay_days
 
     def record(self, req: dict[str, Any], outcome: str, latency_us: int, result: str, second: int,
                counted: bool) -> None:
@@ -62,6 +70,7 @@ class _Tally:
             "origins": [s.to_json() for s in self.origins.values()],
             "seconds": [s.to_json() for _, s in sorted(self.seconds.items())],
             "pairs": dict(self.pairs),
+            "apply": self.apply,
         }
 
 
@@ -100,6 +109,8 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
             flow=req["flow"], receiver=req.get("receiver", ""),
             subject=header_pb2.Subject(holder_id=req["holder"], cert_type=req.get("cert_type", "")),
             name=req.get("name", ""), photo_sha256=req.get("photo", ""),
+            item=req.get("item", "") if req["flow"] == "tongban.apply" else "", channel=req.get("channel", ""),
+            applicant_id=req.get("applicant", ""),
             purpose=req.get("purpose", "跨省通办 业务办理"),
             audit=header_pb2.AuditContext(organisation=f"{req['origin']} 政务服务中心", operator="窗口",
                                           item_name=req.get("item", ""), business_serial=req.get("serial", "")),
@@ -108,6 +119,8 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         try:
             resp = await stubs[req["origin"]].Submit(msg, timeout=timeout)
             outcome, result = resp.outcome, resp.result
+            if req["flow"] == "tongban.apply" and req["at_s"] >= warmup:
+                tally.applied(req["item"], resp.trips, resp.delay_days)
         except grpc.aio.AioRpcError as e:
             outcome, result = f"window_{e.code().name.lower()}", ""
         except Exception as e:  # noqa: BLE001 - every fired request must be accounted for

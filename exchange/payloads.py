@@ -12,14 +12,18 @@ from typing import Literal
 from google.protobuf.message import DecodeError, Message
 
 from exchange.errors import MalformedError, PayloadTypeError
-from tongban.v1 import directory_pb2, ecert_pb2, header_pb2, healthcode_pb2, identity_pb2
+from tongban.v1 import directory_pb2, ecert_pb2, header_pb2, healthcode_pb2, identity_pb2, joint_pb2
 
 __all__ = [
     "DIRECTORY",
     "ECERT",
     "ECERT_REQUEST",
     "ECERT_RESPONSE",
+    "COMPOSITE_FLOWS",
     "FLOWS",
+    "JOINT_REQUEST",
+    "JOINT_RESPONSE",
+    "LOAD_FLOWS",
     "HEALTHCODE_REQUEST",
     "HEALTHCODE_RESPONSE",
     "IDENTITY_REQUEST",
@@ -43,6 +47,8 @@ ECERT = "application/vnd.tongban.ecert.v1+proto"
 DIRECTORY = "application/vnd.tongban.directory.v1+proto"
 REGISTRATION = "application/vnd.tongban.registration.v1+proto"
 HEALTHCODE_REQUEST = "application/vnd.tongban.healthcode-request.v1+proto"
+JOINT_REQUEST = "application/vnd.tongban.joint-request.v1+proto"
+JOINT_RESPONSE = "application/vnd.tongban.joint-response.v1+proto"
 HEALTHCODE_RESPONSE = "application/vnd.tongban.healthcode-response.v1+proto"
 
 
@@ -67,14 +73,22 @@ _SPECS: dict[str, PayloadSpec] = {
         PayloadSpec(HEALTHCODE_REQUEST, healthcode_pb2.HealthCodeCheckRequest, "healthcode.check", "request",
                     HEALTHCODE_RESPONSE),
         PayloadSpec(HEALTHCODE_RESPONSE, healthcode_pb2.HealthCodeCheckResponse, "healthcode.check", "response"),
+        PayloadSpec(JOINT_REQUEST, joint_pb2.JointActRequest, "joint.act", "request", JOINT_RESPONSE),
+        PayloadSpec(JOINT_RESPONSE, joint_pb2.JointActResponse, "joint.act", "response"),
         PayloadSpec(ECERT, ecert_pb2.ECertificate, "ecert", "document"),
         PayloadSpec(DIRECTORY, directory_pb2.Directory, "directory", "document"),
         PayloadSpec(REGISTRATION, directory_pb2.Registration, "registration", "request"),
     )
 }
 
+#: Flows made of several exchanges, orchestrated by the asking province.
+COMPOSITE_FLOWS: tuple[str, ...] = ("tongban.apply",)
+
 #: Flow name -> its request media type.
 FLOWS: dict[str, str] = {s.flow: s.media_type for s in _SPECS.values() if s.response_type}
+
+#: Every flow a scenario's load may name.
+LOAD_FLOWS: tuple[str, ...] = (*sorted(FLOWS), *COMPOSITE_FLOWS)
 
 
 def spec_of(media_type: str) -> PayloadSpec:

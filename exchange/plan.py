@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from exchange.kstb import items
 from exchange.planning import arrival_times, choose_pairs
 from exchange.scenario import Scenario
 
@@ -29,15 +30,32 @@ def plan_requests(scenario: Scenario, data_dir: Path) -> list[dict[str, Any]]:
     pairs = choose_pairs(scenario, len(arrivals), rng)
     people: dict[str, list[Any]] = {}
     certs: dict[str, list[Any]] = {}
+    firms: dict[str, list[tuple[str, Any]]] = {}
+    wants_apply = any(f.flow == "tongban.apply" for f in scenario.flows)
+    catalogue = items(include_unverified=scenario.apply.include_unverified)
     for code in sorted({t for _, t in pairs}):
         with ProvinceStore(data_dir / f"{code}.sqlite", code=code) as store:
             people[code] = store.sample_persons(rng, _SAMPLE)
             certs[code] = store.sample_certificates(rng, _SAMPLE)
+            if wants_apply:
+                licences = [c for c in certs[code] if c.type_name == "营业执照"]
+                firms[code] = [(c.holder_code, store.person(store.business(c.holder_code).legal_rep_id))
+                               for c in licences if store.business(c.holder_code) is not None]
     plan = []
     for i, ((at, flow), (origin, target)) in enumerate(zip(arrivals, pairs, strict=True)):
         req: dict[str, Any] = {"at_s": round(at, 6), "flow": flow, "origin": origin, "target": target,
                                "serial": f"{scenario.seed}-{i:08d}", "item": _ITEMS.get(flow, flow)}
-        if flow == "healthcode.check":
+        if flow == "tongban.apply":
+            it = rng.choice(catalogue)
+            online = it.online and rng.random() < scenario.apply.online_share
+            if it.business and firms.get(target):
+                uscc, rep = rng.choice(firms[target])
+                req.update(holder=uscc, applicant=rep.id_number, name=rep.name, photo=rep.photo_sha256)
+            else:
+                p = rng.choice(people[target])
+                req.update(holder=p.id_number, name=p.name, photo=p.photo_sha256)
+            req.update(item=it.name, channel="online" if online else "window")
+        elif flow == "healthcode.check":
             req.update(holder=rng.choice(people[target]).id_number)
         elif flow == "identity.verify":
             p = rng.choice(people[target])

@@ -26,6 +26,7 @@ from exchange.cache import ensure_pki, ensure_world
 from exchange.errors import TongbanError
 from exchange.faults import FaultTimeline
 from exchange.geo import province
+from exchange.kstb import kstb_summary
 from exchange.metrics import FlowStats
 from exchange.plan import build_plan
 from exchange.progress import LiveProgress
@@ -60,6 +61,7 @@ class RunResult:
     origins: dict[str, FlowStats] = field(default_factory=dict)
     seconds: dict[int, FlowStats] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)
+    apply: dict[str, dict[str, float]] = field(default_factory=dict)
     planned: int = 0
     fired: int = 0
     interrupted: bool = False
@@ -83,6 +85,10 @@ class RunResult:
             self.seconds.setdefault(int(s.flow), FlowStats(s.flow)).merge(s)
         for pair, n in doc["pairs"].items():
             self.pairs[pair] = self.pairs.get(pair, 0) + n
+        for item, a in doc.get("apply", {}).items():
+            mine = self.apply.setdefault(item, {k: 0 for k in a})
+            for k, v in a.items():
+                mine[k] = mine.get(k, 0) + v
 
     def report(self) -> dict[str, Any]:
         sc = self.scenario
@@ -110,6 +116,7 @@ class RunResult:
             "timeseries": {"t_s": list(range(last + 1)), "ok": [s.ok for s in ts],
                            "failed": [s.count - s.ok for s in ts], "p99_ms": [s.percentile_ms(99) for s in ts]},
             "faults": self.faults,
+            "kstb": kstb_summary(self.apply),
             "reconciliation": {**self.recon.summary(), "planned": self.planned, "fired": self.fired},
             "ledgers": self.recon.ledgers,
             "report": {"markdown": sc.report.markdown, "html": sc.report.html, "charts": sc.report.charts},

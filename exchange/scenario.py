@@ -29,10 +29,10 @@ from typing import Any
 
 from exchange.errors import ConfigError
 from exchange.geo import PROVINCE_CODES
-from exchange.payloads import FLOWS
+from exchange.payloads import LOAD_FLOWS as FLOWS
 from exchange.planning import link_delays
 
-__all__ = ["DEFAULT_HUB_AT", "FAULT_KINDS", "SELECTIONS", "TOPOLOGIES", "Fault", "FlowLoad", "LinkSpec", "PathModel",
+__all__ = ["ApplySpec", "DEFAULT_HUB_AT", "FAULT_KINDS", "SELECTIONS", "TOPOLOGIES", "Fault", "FlowLoad", "LinkSpec", "PathModel",
            "Ramp", "ReportSpec",
            "Scenario", "load_scenario"]
 
@@ -58,7 +58,7 @@ _SECTIONS = ("faults", "load", "report", "topology", "world")
 _TOPOLOGY_KEYS = ("delay", "distance_base_ms", "distance_route_factor", "hub_at", "jitter_ms", "kind", "links",
                   "loss", "nodes", "province_processes")
 TOPOLOGIES = ("star", "regional", "direct")
-_LOAD_KEYS = ("duration_s", "flows", "gravity_exponent", "identity_mismatch_ratio", "loadgen_processes",
+_LOAD_KEYS = ("apply", "duration_s", "flows", "gravity_exponent", "identity_mismatch_ratio", "loadgen_processes",
               "matrix", "ramps", "request_timeout_s", "selection", "warmup_s")
 _LINK_KEYS = ("delay_ms", "jitter_ms", "loss")
 
@@ -131,6 +131,14 @@ class Fault:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ApplySpec:
+    """``[load.apply]``: how 跨省通办 applications (flow tongban.apply) are drawn."""
+
+    include_unverified: bool = False  # also draw items no public source confirmed
+    online_share: float = 0.6  # share of applicants who apply online where 全程网办 is offered
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReportSpec:
     """Which report files to write besides ``report.json`` (always written)."""
 
@@ -174,6 +182,7 @@ class Scenario:
     loadgen_processes: int = 1
     request_timeout_s: float = 10.0
     identity_mismatch_ratio: float = 0.0
+    apply: ApplySpec = ApplySpec()
     faults: tuple[Fault, ...] = ()
     report: ReportSpec = ReportSpec()
 
@@ -457,10 +466,23 @@ def load_scenario(path: Path | str, *, overrides: Mapping[str, Any] | None = Non
         loadgen_processes=c.scalar("loadgen_processes", load.get("loadgen_processes", 1)),
         request_timeout_s=c.scalar("request_timeout_s", load.get("request_timeout_s", 10.0)),
         identity_mismatch_ratio=c.scalar("identity_mismatch_ratio", load.get("identity_mismatch_ratio", 0.0)),
+        apply=_apply(c, load),
         faults=tuple(_fault(c, f"faults[{i}]", f, nodes, before_end)
                      for i, f in enumerate(c.tables("faults", doc.get("faults", []), "[[faults]]"))),
         report=ReportSpec(**{k: c.boolean(f"report.{k}", v) for k, v in report.items()}),
     )
+
+
+def _apply(c: _Checker, load: dict[str, Any]) -> ApplySpec:
+    spec = c.table("load.apply", load.get("apply", {}), ("include_unverified", "online_share"))
+    out = ApplySpec()
+    if "include_unverified" in spec:
+        out = dataclasses.replace(out, include_unverified=c.boolean("load.apply.include_unverified",
+                                                                     spec["include_unverified"]))
+    if "online_share" in spec:
+        out = dataclasses.replace(out, online_share=c.number("load.apply.online_share", spec["online_share"],
+                                                             _PROBABILITY))
+    return out
 
 
 def _topology_kind(c: _Checker, topo: dict[str, Any]) -> str:

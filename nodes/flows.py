@@ -21,12 +21,12 @@ from exchange.keys import Signer, verify_signature
 from exchange.opener import Opened
 from exchange.trust import TrustStore
 from nodes.store import CertRecord, ProvinceStore
-from tongban.v1 import ecert_pb2, header_pb2, healthcode_pb2, identity_pb2
+from tongban.v1 import ecert_pb2, header_pb2, healthcode_pb2, identity_pb2, joint_pb2
 
 __all__ = ["SERVED_FLOWS", "Answerer", "FlowResult", "check_answer", "ecert_from_record"]
 
 #: The flows a province answers.
-SERVED_FLOWS = ("ecert.fetch", "healthcode.check", "identity.verify")
+SERVED_FLOWS = ("ecert.fetch", "healthcode.check", "identity.verify", "joint.act")
 
 _COLOURS = {healthcode_pb2.HEALTH_COLOUR_GREEN: "green", healthcode_pb2.HEALTH_COLOUR_YELLOW: "yellow",
             healthcode_pb2.HEALTH_COLOUR_RED: "red"}
@@ -105,6 +105,16 @@ class Answerer:
             env = self._sealed_cert(rec, now_ns)
             return payloads.ECERT_RESPONSE, ecert_pb2.EcertFetchResponse(
                 header=response_header, status=ecert_pb2.FETCH_STATUS_OK, certificate=env.to_pb())
+        if flow == "joint.act":
+            req = opened.message
+            assert isinstance(req, joint_pb2.JointActRequest)
+            person = self.store.person(subject.holder_id)
+            if person is None:
+                return payloads.JOINT_RESPONSE, joint_pb2.JointActResponse(
+                    header=response_header, confirmed=False, detail=f"{self.code} has no resident with this ID")
+            reference = f"{self.code}-" + hashlib.sha256(opened.envelope.digest()).hexdigest()[:16]
+            return payloads.JOINT_RESPONSE, joint_pb2.JointActResponse(
+                header=response_header, confirmed=True, reference=reference)
         if flow == "healthcode.check":
             person = self.store.person(subject.holder_id)
             if person is None:
@@ -138,6 +148,8 @@ def check_answer(opened: Opened, *, request_subject: header_pb2.Subject, directo
     msg = opened.message
     if isinstance(msg, identity_pb2.IdentityVerifyResponse):
         return FlowResult("match" if msg.result == identity_pb2.VERIFY_RESULT_MATCH else "no_match")
+    if isinstance(msg, joint_pb2.JointActResponse):
+        return FlowResult("confirmed" if msg.confirmed else "refused", msg.reference)
     if isinstance(msg, healthcode_pb2.HealthCodeCheckResponse):
         if not msg.found:
             return FlowResult("not_found")

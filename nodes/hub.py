@@ -38,6 +38,7 @@ DEFAULT_ACCESS_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("*", "identity.verify", ()),
     ("*", "ecert.fetch", ("*",)),
     ("*", "healthcode.check", ()),
+    ("*", "joint.act", ()),
 )
 
 

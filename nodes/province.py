@@ -22,6 +22,7 @@ from nodes._grpc import build_server, open_channel, peer_code
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.flows import SERVED_FLOWS, Answerer, check_answer
+from nodes.apply import apply
 from nodes.link import LinkShim
 from nodes.store import ProvinceStore
 from tongban.v1 import (
@@ -30,6 +31,7 @@ from tongban.v1 import (
     envelope_pb2,
     healthcode_pb2,
     identity_pb2,
+    joint_pb2,
     services_pb2,
     services_pb2_grpc,
 )
@@ -234,6 +236,8 @@ class ProvinceNode:
         check_header_shape(header, is_request=True)
         if req.flow == "identity.verify":
             body = identity_pb2.IdentityVerifyRequest(header=header, name=req.name, photo_sha256=req.photo_sha256)
+        elif req.flow == "joint.act":
+            body = joint_pb2.JointActRequest(header=header, item_name=req.item, action="本地办理")
         elif req.flow == "healthcode.check":
             body = healthcode_pb2.HealthCodeCheckRequest(header=header)
         elif req.flow == "ecert.fetch":
@@ -249,6 +253,8 @@ class ProvinceNode:
     async def submit(self, req: services_pb2.SubmitRequest) -> services_pb2.SubmitResponse:
         """Seal a request, send it (through the hub, or directly where the topology
         says so), and verify the answer end to end."""
+        if req.flow == "tongban.apply":
+            return await apply(self, req)
         core = self.core
         env, receiver = self._request(req)
         pb = env.to_pb()

@@ -288,7 +288,7 @@ def _handshake(ctx: Ctx, *, chain: bytes | None, key: bytes | None, target: str 
                              options=[("grpc.ssl_target_name_override", f"node-{peer}.tongban.test")]) as ch:
         status, details, _ = _rpc(lambda: services_pb2_grpc.HubServiceStub(ch).GetDirectory(
             services_pb2.GetDirectoryRequest(), timeout=5))
-    return Seen(status, details)
+    return Seen(status, details, {"target": target or ctx.country.hub_target})
 
 
 # -- transport: refused at the TLS handshake ------------------------------------
@@ -510,6 +510,12 @@ def receiver_mismatch(ctx: Ctx) -> Seen:
     return b.seen(to_province(ctx, b.env))
 
 
+def request_skipping_the_hub(ctx: Ctx) -> Seen:
+    b = build(ctx, receiver=TARGET)  # correct in every way, but sent to 110000 directly
+    d = ctx.country.provinces[TARGET].core.current_directory()
+    return b.seen(to_province(ctx, b.env), v=d.version, topology=d.topology)
+
+
 def _captured(ctx: Ctx) -> envelope_pb2.Envelope:
     cert = _a_certificate(ctx.country, TARGET)
     reply = submit(ctx.country, ORIGIN, flow="ecert.fetch",
@@ -607,7 +613,7 @@ FORMATTED = {
 #: payload fields (flow, field); none of them has a limit today
 PAYLOAD_FIELDS = (("ecert.fetch", "identifier"), ("identity.verify", "name"), ("identity.verify", "photo_sha256"))
 PAYLOAD_BUG = ("payload text fields have no length limit: {field} of 10000 characters is accepted and answered. "
-               "exchange/opener.py:155 (step 9, after parse_payload) checks no payload string; proposed fix: "
+               "exchange/opener.py:144 (open_envelope step 9, parse_payload) checks no payload string; proposed fix: "
                "a per-type table of string limits in exchange/payloads.py (identifier <= 128, name <= 64, "
                "photo_sha256 = 64 hex) checked after parsing, raising HeaderError-like "
                "MalformedError 'payload {field}: expected at most N characters, found M' (INVALID_ARGUMENT)")
@@ -663,14 +669,15 @@ def _text_cases() -> list[Case]:
 
 UNAVAILABLE, UNAUTH = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-HANDSHAKE = f"failed to connect to all addresses{WILD}"
+#: the client learns only that the server closed the connection during the handshake
+HANDSHAKE = f"failed to connect to all addresses; last error: UNAVAILABLE: ipv4:{{target}}: {WILD}"
 UNKNOWN_KEY = ("envelope from {sender} signed by key {kid}…, expected one of the directory's keys for {sender} "
                "(directory v{v}: {known}…)")
 BAD_SIG = "envelope {mid} from 440000 (key {kid}…): signature does not verify"
 UNDECODABLE_BUG = (
     "a request body that is not a valid protobuf (or has invalid UTF-8 in a string field of the "
     "ExchangeRequest/Envelope) fails in grpc's request_deserializer, before ErrorInterceptor: the caller "
-    "gets UNKNOWN \"Unexpected <class 'DecodeError'>...\" and nothing is ledgered. nodes/_status.py:99 passes "
+    "gets UNKNOWN \"Unexpected <class 'DecodeError'>...\" and nothing is ledgered. nodes/_status.py:90 (ErrorInterceptor.intercept_service) passes "
     "handler.request_deserializer through unchanged; proposed fix: wrap it in ErrorInterceptor so a "
     "DecodeError yields a sentinel carrying the raw bytes, and have the wrapped handler raise MalformedError "
     "(INVALID_ARGUMENT, reason malformed) after a node-supplied callback records a 'rejected' ledger row with "
@@ -750,6 +757,9 @@ CASES: list[Case] = [
          "envelope {mid} from 440000 lives 86400000 ms, expected between 1 and 60000 ms", (HUB_CODE, "stale")),
     Case("receiver-mismatch", receiver_mismatch, INVALID,
          "envelope {mid} from 440000 is addressed to 510000, expected 110000", (TARGET, "wrong_receiver")),
+    Case("request-skipping-the-hub", request_skipping_the_hub, grpc.StatusCode.PERMISSION_DENIED,
+         "directory v{v} ({topology} topology) routes 440000 to 110000 through the hub: expected the request from "
+         "the hub, found it from 440000", (TARGET, "access_denied")),
     Case("replay-of-a-captured-envelope-to-the-hub", replay_to_the_hub, grpc.StatusCode.ALREADY_EXISTS,
          "message {mid} from 440000 was already received: expected a new message id, found one seen inside the "
          "replay window", (HUB_CODE, "replay")),

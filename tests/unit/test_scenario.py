@@ -10,7 +10,7 @@ import pytest
 
 from exchange.errors import ConfigError
 from exchange.geo import PROVINCE_CODES
-from exchange.payloads import FLOWS
+from exchange.payloads import LOAD_FLOWS as FLOWS
 from exchange.planning import link_delays
 from exchange.scenario import Fault, FlowLoad, LinkSpec, Ramp, ReportSpec, Scenario, load_scenario
 
@@ -37,7 +37,7 @@ BAD: list[tuple[str, str, str]] = [
      "topology.hub: unknown key (expected one of: delay, distance_base_ms, distance_route_factor, hub_at, "
      "jitter_ms, kind, links, loss, nodes, province_processes)"),
     ("unknown load key", "[load]\nduration_s = 3\nrate = 5\n" + FLOW,
-     "load.rate: unknown key (expected one of: duration_s, flows, gravity_exponent, identity_mismatch_ratio, "
+     "load.rate: unknown key (expected one of: apply, duration_s, flows, gravity_exponent, identity_mismatch_ratio, "
      "loadgen_processes, matrix, ramps, request_timeout_s, selection, warmup_s)"),
     ("unknown report key", FLOW + "[report]\npdf = true\n",
      "report.pdf: unknown key (expected one of: charts, html, markdown)"),

@@ -1,8 +1,9 @@
 from tongban.v1 import envelope_pb2 as _envelope_pb2
 from tongban.v1 import header_pb2 as _header_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -56,7 +57,7 @@ class HandleResponse(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("flow", "subject", "receiver", "name", "photo_sha256", "purpose", "audit", "trace_id")
+    __slots__ = ("flow", "subject", "receiver", "name", "photo_sha256", "purpose", "audit", "trace_id", "item", "channel", "applicant_id")
     FLOW_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     RECEIVER_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +66,9 @@ class SubmitRequest(_message.Message):
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     AUDIT_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    APPLICANT_ID_FIELD_NUMBER: _ClassVar[int]
     flow: str
     subject: _header_pb2.Subject
     receiver: str
@@ -73,10 +77,13 @@ class SubmitRequest(_message.Message):
     purpose: str
     audit: _header_pb2.AuditContext
     trace_id: str
-    def __init__(self, flow: _Optional[str] = ..., subject: _Optional[_Union[_header_pb2.Subject, _Mapping]] = ..., receiver: _Optional[str] = ..., name: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., purpose: _Optional[str] = ..., audit: _Optional[_Union[_header_pb2.AuditContext, _Mapping]] = ..., trace_id: _Optional[str] = ...) -> None: ...
+    item: str
+    channel: str
+    applicant_id: str
+    def __init__(self, flow: _Optional[str] = ..., subject: _Optional[_Union[_header_pb2.Subject, _Mapping]] = ..., receiver: _Optional[str] = ..., name: _Optional[str] = ..., photo_sha256: _Optional[str] = ..., purpose: _Optional[str] = ..., audit: _Optional[_Union[_header_pb2.AuditContext, _Mapping]] = ..., trace_id: _Optional[str] = ..., item: _Optional[str] = ..., channel: _Optional[str] = ..., applicant_id: _Optional[str] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
-    __slots__ = ("outcome", "detail", "request", "response", "result", "identifier", "latency_us", "trace_id")
+    __slots__ = ("outcome", "detail", "request", "response", "result", "identifier", "latency_us", "trace_id", "trips", "delay_days", "steps")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +92,9 @@ class SubmitResponse(_message.Message):
     IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     LATENCY_US_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIPS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
     outcome: str
     detail: str
     request: _envelope_pb2.Envelope
@@ -93,4 +103,7 @@ class SubmitResponse(_message.Message):
     identifier: str
     latency_us: int
     trace_id: str
-    def __init__(self, outcome: _Optional[str] = ..., detail: _Optional[str] = ..., request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., response: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., result: _Optional[str] = ..., identifier: _Optional[str] = ..., latency_us: _Optional[int] = ..., trace_id: _Optional[str] = ...) -> None: ...
+    trips: int
+    delay_days: float
+    steps: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, outcome: _Optional[str] = ..., detail: _Optional[str] = ..., request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., response: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., result: _Optional[str] = ..., identifier: _Optional[str] = ..., latency_us: _Optional[int] = ..., trace_id: _Optional[str] = ..., trips: _Optional[int] = ..., delay_days: _Optional[float] = ..., steps: _Optional[_Iterable[str]] = ...) -> None: ...
