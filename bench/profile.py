@@ -101,17 +101,17 @@ def analyse_py_spy(path: Path) -> dict[int, dict[str, Any]]:
     return threads
 
 
-def _perf_report(perf: str, data: Path, sort: str) -> list[tuple[float, int, str]]:
-    """(percent, tid, key) rows of ``perf report --sort pid,<sort>``."""
-    p = subprocess.run([perf, "report", "-i", str(data), "--stdio", "--sort", f"pid,{sort}", "--percent-limit",
+def _perf_report(perf: str, data: Path, sort: str) -> list[tuple[int, int, str]]:
+    """(samples, tid, key) rows of ``perf report -n --sort pid,<sort>``."""
+    p = subprocess.run([perf, "report", "-i", str(data), "--stdio", "-n", "--sort", f"pid,{sort}", "--percent-limit",
                         "0.05"], capture_output=True, text=True, timeout=120)
     rows = []
     for line in p.stdout.splitlines():
         parts = line.split()
-        if len(parts) < 3 or not parts[0].endswith("%") or line.lstrip().startswith("#"):
+        if len(parts) < 4 or not parts[0].endswith("%"):
             continue
         try:
-            rows.append((float(parts[0].rstrip("%")), int(parts[1].split(":")[0]), " ".join(parts[2:])))
+            rows.append((int(parts[1]), int(parts[2].split(":")[0]), " ".join(parts[3:])))
         except ValueError:
             continue
     return rows
@@ -122,7 +122,7 @@ _SKIP_INCLUSIVE = ("main ", "run ", "serve", "_run", "<module>", "Runner.", "Bas
 
 
 def _section(label: str, pid: int, cpu: dict[int, tuple[str, float]], spy: dict[int, dict[str, Any]],
-             perf_rows: dict[str, list[tuple[float, int, str]]], perf_total: int, calls: float) -> str:
+             perf_rows: dict[str, list[tuple[int, int, str]]], calls: float) -> str:
     total_us = sum(s for _, s in cpu.values()) * 1e6 / calls
     out = [f"### {label}", "", f"≈ {total_us:.0f} µs CPU per exchange in all (from /proc).", "",
            "| thread | ≈ µs per exchange | % |", "|---|---:|---:|"]
@@ -153,18 +153,19 @@ def _section(label: str, pid: int, cpu: dict[int, tuple[str, float]], spy: dict[
     if perf_rows:
         tids = set(cpu)
         per_dso: Counter[str] = Counter()
-        for pct, tid, dso in perf_rows["dso"]:
+        for n, tid, dso in perf_rows["dso"]:
             if tid in tids:
-                per_dso[dso] += pct
-        us_per_pct = perf_total / 100 / _PERF_HZ * 1e6 / calls
+                per_dso[dso] += n
+        us_per_sample = 1e6 / _PERF_HZ / calls
         out += ["", "perf, by shared object (all threads of the process):", "", "| object | ≈ µs per exchange |",
                 "|---|---:|"]
-        out += [f"| {k} | {v * us_per_pct:.0f} |" for k, v in per_dso.most_common(9)]
+        out += [f"| {k} | {v * us_per_sample:.0f} |" for k, v in per_dso.most_common(9)]
         syms: Counter[str] = Counter()
-        for pct, tid, sym in perf_rows["sym"]:
+        for n, tid, sym in perf_rows["sym"]:
             if tid in tids:
-                syms[sym] += pct
-        out += ["", "perf, top symbols: " + ", ".join(f"`{k}` {v * us_per_pct:.0f} µs" for k, v in syms.most_common(12))]
+                syms[sym] += n
+        out += ["", "perf, top symbols: " + ", ".join(f"`{k}` {v * us_per_sample:.0f} µs"
+                                                   for k, v in syms.most_common(12))]
     return "\n".join(out) + "\n"
 
 
@@ -206,32 +207,16 @@ def profile_tongban(plan: Any, work: Path, pki: Path, world: Path, base_cfg: dic
     tick = os.sysconf("SC_CLK_TCK")
     calls = max(1.0, run["throughput_per_s"] * window)
     perf_rows: dict[str, Any] = {}
-    perf_total = 0
     if perf is not None and perf.returncode == 0 and perf_data.exists():
         perf_rows = {"dso": _perf_report(perf_exe, perf_data, "dso"),  # type: ignore[arg-type]
                      "sym": _perf_report(perf_exe, perf_data, "sym")}  # type: ignore[arg-type]
-        head = subprocess.run([perf_exe, "report", "-i", str(perf_data), "--stdio", "--sort", "pid"],  # type: ignore[list-item]
-                              capture_output=True, text=True).stdout
-        perf_total = next((int(line.split("of event")[0].split()[-1]) for line in head.splitlines()
-                           if line.startswith("# Samples:") and line.split()[2].isdigit()), 0)
-        if not perf_total:
-            perf_total = next((_parse_samples(line) for line in head.splitlines() if line.startswith("# Samples:")), 0)
     sections = {}
     for label, pid in targets.items():
         cpu = {tid: (comm, (after[label].get(tid, (comm, ticks))[1] - ticks) / tick)
                for tid, (comm, ticks) in before[label].items()}
         spy = analyse_py_spy(files[label]) if spy_exe and files[label].exists() else {}
-        sections[label] = _section(label, pid, cpu, spy, perf_rows, perf_total, calls)
+        sections[label] = _section(label, pid, cpu, spy, perf_rows, calls)
     return {"concurrency": concurrency, "seconds": seconds, "throughput_per_s": run["throughput_per_s"],
             "cpu_us_per_call": run.get("cpu_us_per_call", {}), "py_spy_errors": spy_errors,
             "tools": {"py-spy": bool(spy_exe), "perf": bool(perf_rows)}, "sections": sections}
 
-
-def _parse_samples(line: str) -> int:
-    """``# Samples: 1K of event 'cpu-clock'`` style counts (K/M suffixes)."""
-    text = line.split()[2]
-    mult = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
-    try:
-        return int(float(text.rstrip("KM")) * mult)
-    except ValueError:
-        return 0

@@ -44,6 +44,11 @@ def status_of(error: E.TongbanError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+#: Statuses that mean "the call did not get through" when no tongban node said why
+#: (CANCELLED: the peer's server stopped with the call in flight).
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+
+
 def error_from_rpc(e: grpc.aio.AioRpcError, *, hop: str) -> E.TongbanError:
     """Translate a failed call to ``hop`` into a tongban error (client side)."""
     code = e.code()
@@ -51,8 +56,9 @@ def error_from_rpc(e: grpc.aio.AioRpcError, *, hop: str) -> E.TongbanError:
     for key, value in e.trailing_metadata() or ():
         if key == REASON_KEY:
             reason = value if isinstance(value, str) else value.decode()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reason:
-        what = "timed out" if code == grpc.StatusCode.DEADLINE_EXCEEDED else "unavailable"
+    if code in _UNREACHABLE and not reason:
+        what = {grpc.StatusCode.DEADLINE_EXCEEDED: "timed out",
+                grpc.StatusCode.CANCELLED: "went away mid-call"}.get(code, "unavailable")
         return E.PeerUnavailableError(f"{hop} {what}: {e.details()}")
     return E.RemoteError(f"{hop} refused: {e.details()}", status=code.name, code=reason or code.name.lower())
 

@@ -20,6 +20,7 @@ behave and marked ``xfail(strict=True)`` with the reason and the proposed fix.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import time
@@ -33,12 +34,14 @@ from typing import Any
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from certs.pki import HUB_CODE, issue_leaf, load_client_credentials, load_node_credentials, make_foreign_pki
+from certs.pki import (HUB_CODE, issue_leaf, load_certificate_pem, load_client_credentials, load_node_credentials,
+                       make_foreign_pki)
 from exchange import payloads
 from exchange.dsse import DsseEnvelope, seal
 from exchange.header import make_header
-from exchange.keys import Signer
+from exchange.keys import Signer, load_private_key_pem
 from exchange.ledger import LedgerEntry, read_entries
 from nodes.hub import DEFAULT_ACCESS_RULES, HubNode
 from nodes.province import ProvinceNode
@@ -50,7 +53,7 @@ from tongban.v1 import ecert_pb2, envelope_pb2, header_pb2, identity_pb2, servic
 pytestmark = pytest.mark.integration
 
 OK = grpc.StatusCode.OK
-ORIGIN, TARGET = "440000", "110000"
+ORIGIN, TARGET, OTHER = "440000", "110000", "510000"
 MAX_ENVELOPE = 4 * 1024 * 1024  # the directory's policy (exchange.directory.DEFAULT_POLICY)
 MAX_GRPC = 8 * 1024 * 1024  # the transport's limit (nodes._grpc.MAX_GRPC_MESSAGE_BYTES)
 WILD = "{*}"
@@ -577,6 +580,29 @@ def response_bound_to_another_request(ctx: Ctx) -> Seen:
                 ("trace_id", b.header.trace_id))
 
 
+def hub_lists_a_key_it_minted(ctx: Ctx) -> Seen:
+    """The hub signs the directory: can it vouch for a 510000 key of its own making and
+    forge 510000's requests? Only the root's chain decides, and it says no."""
+    c = ctx.country
+    hub = c.hub
+    out = ctx.tmp / "forged"
+    path = issue_leaf(c.pki, OTHER, "sign", issuer_code=HUB_CODE, out_dir=out)
+    cert = load_certificate_pem(path.read_bytes(), source=str(path))
+    forger = Signer.from_private_key(load_private_key_pem((out / "sign.key").read_bytes()))
+    honest = hub.members[OTHER]
+    hub.members[OTHER] = dataclasses.replace(honest, signing_keys=((forger.keyid, cert.public_bytes(Encoding.DER)),))
+    try:
+        c.call(_async(hub.publish))
+        _refresh_all(c)
+        b = build(ctx, sender=OTHER, signer=forger, receiver=TARGET)
+        r = to_province(ctx, b.env, tls=HUB_CODE)
+    finally:
+        hub.members[OTHER] = honest
+        c.call(_async(hub.publish))
+        _refresh_all(c)
+    return b.seen(r)
+
+
 def directory_past_its_validity(ctx: Ctx) -> Seen:
     c = ctx.country
     assert isinstance(c, RogueCountry)
@@ -773,6 +799,9 @@ CASES: list[Case] = [
     Case("response-bound-to-another-request", response_bound_to_another_request, UNAUTH,
          "response carries request digest {bogus}…, expected {want}… of the request it answers",
          (HUB_CODE, "bad_binding"), where="rogue"),
+    Case("hub-vouches-for-a-key-it-minted", hub_lists_a_key_it_minted, UNAUTH,
+         "certificate CN=510000 OU=sign issued by 'CN=000000 intermediate CA', expected issuer "
+         "'CN=510000 intermediate CA'", (TARGET, "bad_chain"), where="rogue"),
     Case("directory-past-its-validity", directory_past_its_validity, grpc.StatusCode.FAILED_PRECONDITION,
          "node 110000 refused: node 110000 holds directory v{v}, valid until {until}: expected a directory in force",
          (TARGET, "bad_directory"), where="rogue"),
