@@ -35,10 +35,12 @@ class Children:
         self.ready_timeout_s = ready_timeout_s
         self._buffers: dict[int, bytes] = {}
 
-    def start(self, args: list[str], name: str, *, module: str = "tongban") -> subprocess.Popen[bytes]:
-        with open(self.log_dir / f"{name}.log", "wb") as err:
+    def start(self, args: list[str], name: str, *, module: str = "tongban",
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with open(self.log_dir / f"{name}.log", "ab") as err:
             p = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=err,
-                                 stdin=subprocess.PIPE, start_new_session=True)
+                                 stdin=subprocess.PIPE, start_new_session=True,
+                                 env={**os.environ, **env} if env else None)
         self.procs.append(p)
         self._buffers[p.pid] = b""
         return p

@@ -12,7 +12,7 @@ from typing import Literal
 from google.protobuf.message import DecodeError, Message
 
 from exchange.errors import MalformedError, PayloadTypeError
-from tongban.v1 import directory_pb2, ecert_pb2, header_pb2, healthcode_pb2, identity_pb2, joint_pb2
+from tongban.v1 import directory_pb2, ecert_pb2, header_pb2, healthcode_pb2, identity_pb2, joint_pb2, transfer_pb2
 
 __all__ = [
     "DIRECTORY",
@@ -29,6 +29,10 @@ __all__ = [
     "IDENTITY_REQUEST",
     "IDENTITY_RESPONSE",
     "REGISTRATION",
+    "TRANSFER_COMMIT_REQUEST",
+    "TRANSFER_COMMIT_RESPONSE",
+    "TRANSFER_OUT_REQUEST",
+    "TRANSFER_OUT_RESPONSE",
     "PayloadKind",
     "PayloadSpec",
     "parse_payload",
@@ -48,6 +52,10 @@ DIRECTORY = "application/vnd.tongban.directory.v1+proto"
 REGISTRATION = "application/vnd.tongban.registration.v1+proto"
 HEALTHCODE_REQUEST = "application/vnd.tongban.healthcode-request.v1+proto"
 JOINT_REQUEST = "application/vnd.tongban.joint-request.v1+proto"
+TRANSFER_OUT_REQUEST = "application/vnd.tongban.transfer-out-request.v1+proto"
+TRANSFER_OUT_RESPONSE = "application/vnd.tongban.transfer-out-response.v1+proto"
+TRANSFER_COMMIT_REQUEST = "application/vnd.tongban.transfer-commit-request.v1+proto"
+TRANSFER_COMMIT_RESPONSE = "application/vnd.tongban.transfer-commit-response.v1+proto"
 JOINT_RESPONSE = "application/vnd.tongban.joint-response.v1+proto"
 HEALTHCODE_RESPONSE = "application/vnd.tongban.healthcode-response.v1+proto"
 
@@ -75,6 +83,12 @@ _SPECS: dict[str, PayloadSpec] = {
         PayloadSpec(HEALTHCODE_RESPONSE, healthcode_pb2.HealthCodeCheckResponse, "healthcode.check", "response"),
         PayloadSpec(JOINT_REQUEST, joint_pb2.JointActRequest, "joint.act", "request", JOINT_RESPONSE),
         PayloadSpec(JOINT_RESPONSE, joint_pb2.JointActResponse, "joint.act", "response"),
+        PayloadSpec(TRANSFER_OUT_REQUEST, transfer_pb2.TransferOutRequest, "transfer.out", "request",
+                    TRANSFER_OUT_RESPONSE),
+        PayloadSpec(TRANSFER_OUT_RESPONSE, transfer_pb2.TransferOutResponse, "transfer.out", "response"),
+        PayloadSpec(TRANSFER_COMMIT_REQUEST, transfer_pb2.TransferCommitRequest, "transfer.commit", "request",
+                    TRANSFER_COMMIT_RESPONSE),
+        PayloadSpec(TRANSFER_COMMIT_RESPONSE, transfer_pb2.TransferCommitResponse, "transfer.commit", "response"),
         PayloadSpec(ECERT, ecert_pb2.ECertificate, "ecert", "document"),
         PayloadSpec(DIRECTORY, directory_pb2.Directory, "directory", "document"),
         PayloadSpec(REGISTRATION, directory_pb2.Registration, "registration", "request"),
@@ -82,7 +96,7 @@ _SPECS: dict[str, PayloadSpec] = {
 }
 
 #: Flows made of several exchanges, orchestrated by the asking province.
-COMPOSITE_FLOWS: tuple[str, ...] = ("tongban.apply",)
+COMPOSITE_FLOWS: tuple[str, ...] = ("ecert.transfer", "tongban.apply")
 
 #: Flow name -> its request media type.
 FLOWS: dict[str, str] = {s.flow: s.media_type for s in _SPECS.values() if s.response_type}

@@ -21,12 +21,14 @@ from exchange.keys import Signer, verify_signature
 from exchange.opener import Opened
 from exchange.trust import TrustStore
 from nodes.store import CertRecord, ProvinceStore
-from tongban.v1 import ecert_pb2, header_pb2, healthcode_pb2, identity_pb2, joint_pb2
+from nodes.transfer_store import TransferStore, crash_point
+from tongban.v1 import ecert_pb2, envelope_pb2, header_pb2, healthcode_pb2, identity_pb2, joint_pb2, transfer_pb2
 
-__all__ = ["SERVED_FLOWS", "Answerer", "FlowResult", "check_answer", "ecert_from_record"]
+__all__ = ["SERVED_FLOWS", "Answerer", "FlowResult", "check_answer", "ecert_from_record", "verify_certificate"]
 
 #: The flows a province answers.
-SERVED_FLOWS = ("ecert.fetch", "healthcode.check", "identity.verify", "joint.act")
+SERVED_FLOWS = ("ecert.fetch", "healthcode.check", "identity.verify", "joint.act", "transfer.commit",
+                "transfer.out")
 
 _COLOURS = {healthcode_pb2.HEALTH_COLOUR_GREEN: "green", healthcode_pb2.HEALTH_COLOUR_YELLOW: "yellow",
             healthcode_pb2.HEALTH_COLOUR_RED: "red"}
@@ -71,12 +73,14 @@ def ecert_from_record(rec: CertRecord, *, issuer_node: str, signed_at_ns: int) -
 class Answerer:
     """Answers verified requests from a province's store."""
 
-    def __init__(self, *, code: str, store: ProvinceStore, issuer: Signer, cache_size: int = 4096) -> None:
+    def __init__(self, *, code: str, store: ProvinceStore, issuer: Signer, transfers: TransferStore | None = None,
+                 cache_size: int = 4096) -> None:
         self.code = code
+        self.transfers = transfers
         self.store = store
         self.issuer = issuer
         self._cache_size = cache_size
-        self._sealed_env: OrderedDict[str, DsseEnvelope] = OrderedDict()
+        self._sealed_env: OrderedDict[tuple[str, str], DsseEnvelope] = OrderedDict()
 
     def answer(self, opened: Opened, response_header: header_pb2.Header, *, now_ns: int) -> tuple[str, Message]:
         """(response media type, response payload) for a verified request."""
@@ -105,6 +109,8 @@ class Answerer:
             env = self._sealed_cert(rec, now_ns)
             return payloads.ECERT_RESPONSE, ecert_pb2.EcertFetchResponse(
                 header=response_header, status=ecert_pb2.FETCH_STATUS_OK, certificate=env.to_pb())
+        if flow in ("transfer.out", "transfer.commit") and self.transfers is not None:
+            return self._transfer(opened, response_header, now_ns)
         if flow == "joint.act":
             req = opened.message
             assert isinstance(req, joint_pb2.JointActRequest)
@@ -130,16 +136,57 @@ class Answerer:
                 header=response_header, found=True, code=code)
         raise PayloadTypeError(f"node {self.code} serves {', '.join(SERVED_FLOWS)}, found {flow}")
 
+    def _transfer(self, opened: Opened, response_header: header_pb2.Header, now_ns: int) -> tuple[str, Message]:
+        """A's side of a transfer: mark 06 (idempotent by transfer id), or record completion."""
+        assert self.transfers is not None
+        msg, subject = opened.message, opened.header.subject
+        if isinstance(msg, transfer_pb2.TransferOutRequest):
+            rec = self.transfers.mark_out(msg.transfer_id, holder=subject.holder_id, cert_type=subject.cert_type,
+                                          to_node=opened.header.sender, now_ns=now_ns)
+            crash_point("transfer.out.after_mark")
+            if rec is None:
+                return payloads.TRANSFER_OUT_RESPONSE, transfer_pb2.TransferOutResponse(
+                    header=response_header, found=False,
+                    detail=f"{self.code} holds no valid certificate of type {subject.cert_type} for this holder")
+            cert = ecert_from_record(rec, issuer_node=self.code, signed_at_ns=now_ns)
+            env = seal(payloads.ECERT, cert.SerializeToString(), self.issuer)
+            return payloads.TRANSFER_OUT_RESPONSE, transfer_pb2.TransferOutResponse(
+                header=response_header, found=True, certificate=env.to_pb())
+        assert isinstance(msg, transfer_pb2.TransferCommitRequest)
+        recorded = self.transfers.commit_out(msg.transfer_id, new_identifier=msg.new_identifier,
+                                             from_node=opened.header.sender, now_ns=now_ns)
+        return payloads.TRANSFER_COMMIT_RESPONSE, transfer_pb2.TransferCommitResponse(
+            header=response_header, recorded=recorded)
+
     def _sealed_cert(self, rec: CertRecord, now_ns: int) -> DsseEnvelope:
         """The certificate signed by the issuing authority (出证), cached per identifier."""
-        env = self._sealed_env.get(rec.identifier)
+        env = self._sealed_env.get((rec.identifier, rec.state))
         if env is None:
             cert = ecert_from_record(rec, issuer_node=self.code, signed_at_ns=now_ns)
             env = seal(payloads.ECERT, cert.SerializeToString(), self.issuer)
             if len(self._sealed_env) >= self._cache_size:
                 self._sealed_env.popitem(last=False)
-            self._sealed_env[rec.identifier] = env
+            self._sealed_env[(rec.identifier, rec.state)] = env
         return env
+
+
+def verify_certificate(pb: envelope_pb2.Envelope, *, answered_by: str, directory: DirectoryView,
+                       trust: TrustStore, now_ns: int) -> ecert_pb2.ECertificate:
+    """An e-certificate envelope checked against its issuing authority's key."""
+    env = DsseEnvelope.from_pb(pb)
+    if env.payload_type != payloads.ECERT or len(env.signatures) != 1:
+        raise SignatureError(
+            f"certificate from {answered_by}: expected one signature over a {payloads.ECERT}, "
+            f"found {len(env.signatures)} over {env.payload_type[:80]!r}")
+    cert = payloads.parse_payload(env.payload_type, env.payload)
+    assert isinstance(cert, ecert_pb2.ECertificate)
+    if cert.issuer_node != answered_by:
+        raise BindingError(f"certificate issued by {cert.issuer_node}, but answered by {answered_by}")
+    sig = env.signatures[0]
+    key = directory.issuer_key(trust, node=cert.issuer_node, keyid=sig.keyid, now_ns=now_ns)
+    verify_signature(key.public_key, sig.sig, env.pae(),
+                     what=f"certificate {cert.identifier} by the issuing authority of {cert.issuer_node}")
+    return cert
 
 
 def check_answer(opened: Opened, *, request_subject: header_pb2.Subject, directory: DirectoryView,
@@ -158,22 +205,19 @@ def check_answer(opened: Opened, *, request_subject: header_pb2.Subject, directo
         if msg.code.valid_until.ToNanoseconds() < now_ns:
             return FlowResult("expired")
         return FlowResult(_COLOURS.get(msg.code.colour, "unknown"))
+    if isinstance(msg, transfer_pb2.TransferOutResponse):
+        if not msg.found:
+            return FlowResult("not_found")
+        cert = verify_certificate(msg.certificate, answered_by=opened.header.sender, directory=directory,
+                                  trust=trust, now_ns=now_ns)
+        return FlowResult("ok" if cert.state == "06" else f"state_{cert.state}", cert.identifier)
+    if isinstance(msg, transfer_pb2.TransferCommitResponse):
+        return FlowResult("recorded" if msg.recorded else "refused")
     if isinstance(msg, ecert_pb2.EcertFetchResponse):
         if msg.status != ecert_pb2.FETCH_STATUS_OK:
             return FlowResult("not_found")
-        env = DsseEnvelope.from_pb(msg.certificate)
-        if env.payload_type != payloads.ECERT or len(env.signatures) != 1:
-            raise SignatureError(
-                f"certificate from {opened.header.sender}: expected one signature over a {payloads.ECERT}, "
-                f"found {len(env.signatures)} over {env.payload_type[:80]!r}")
-        cert = payloads.parse_payload(env.payload_type, env.payload)
-        assert isinstance(cert, ecert_pb2.ECertificate)
-        if cert.issuer_node != opened.header.sender:
-            raise BindingError(f"certificate issued by {cert.issuer_node}, but answered by {opened.header.sender}")
-        sig = env.signatures[0]
-        key = directory.issuer_key(trust, node=cert.issuer_node, keyid=sig.keyid, now_ns=now_ns)
-        verify_signature(key.public_key, sig.sig, env.pae(),
-                         what=f"certificate {cert.identifier} by the issuing authority of {cert.issuer_node}")
+        cert = verify_certificate(msg.certificate, answered_by=opened.header.sender, directory=directory,
+                                  trust=trust, now_ns=now_ns)
         if cert.holder_code != request_subject.holder_id or cert.type_code != request_subject.cert_type:
             raise BindingError(
                 f"certificate for holder/type {cert.holder_code[:6]}…/{cert.type_code}, expected "

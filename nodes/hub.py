@@ -39,6 +39,8 @@ DEFAULT_ACCESS_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("*", "ecert.fetch", ("*",)),
     ("*", "healthcode.check", ()),
     ("*", "joint.act", ()),
+    ("*", "transfer.out", ("*",)),
+    ("*", "transfer.commit", ("*",)),
 )
 
 

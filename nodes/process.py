@@ -73,6 +73,11 @@ async def _apply(cmd: dict[str, Any], nodes: dict[str, _Steerable], shim: LinkSh
             refresh = getattr(node, "refresh_directory", None)
             if refresh is not None:
                 await refresh()
+    elif op == "recover":
+        for node in nodes.values():
+            rec = getattr(node, "recover_transfers", None)
+            if rec is not None:
+                await rec()
     elif op == "revoke":
         hub = nodes.get(HUB_CODE)
         if hub is not None:

@@ -23,6 +23,9 @@ from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.flows import SERVED_FLOWS, Answerer, check_answer
 from nodes.apply import apply
+from nodes.transfer import recover as recover_transfers
+from nodes.transfer import transfer
+from nodes.transfer_store import TransferStore
 from nodes.link import LinkShim
 from nodes.store import ProvinceStore
 from tongban.v1 import (
@@ -32,6 +35,7 @@ from tongban.v1 import (
     healthcode_pb2,
     identity_pb2,
     joint_pb2,
+    transfer_pb2,
     services_pb2,
     services_pb2_grpc,
 )
@@ -88,7 +92,9 @@ class ProvinceNode:
         if issuer is None:
             raise TongbanError(f"node {code} has no e-certificate issuing authority key in {pki_dir}")
         self.store = ProvinceStore(data_dir / f"{code}.sqlite", code=code)
-        self.answerer = Answerer(code=code, store=self.store, issuer=issuer)
+        self.transfers = TransferStore(data_dir / f"{code}.sqlite", code=code, issuer_code=self.store.meta("issuer_code"),
+                                       issuer_name=self.store.meta("issuer_name"))
+        self.answerer = Answerer(code=code, store=self.store, issuer=issuer, transfers=self.transfers)
         self.hub_target = hub
         self.request_timeout_s = request_timeout_s
         self.lifetime_ms = message_lifetime_ms
@@ -112,6 +118,7 @@ class ProvinceNode:
         self._hub_channel = open_channel(self.hub_target, self.core.channel_creds(), peer=HUB_CODE)
         self._hub = services_pb2_grpc.HubServiceStub(self._hub_channel)
         await self.register()
+        await self.recover_transfers()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
         return port
 
@@ -170,6 +177,14 @@ class ProvinceNode:
             self.core.accept_directory(env)
         return self.core.current_directory().version
 
+    async def recover_transfers(self) -> int:
+        """Finish transfers a crash interrupted; returns how many remain unfinished."""
+        try:
+            return await recover_transfers(self)
+        except TongbanError as e:
+            log.warning("node %s: transfer recovery deferred: %s", self.code, e)
+            return -1
+
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_s)
@@ -177,6 +192,7 @@ class ProvinceNode:
                 await self.refresh_directory()
             except TongbanError as e:
                 log.warning("node %s: directory refresh failed: %s", self.code, e)
+            await self.recover_transfers()
 
     async def stop(self, grace_s: float = 2.0) -> None:
         if self._refresher is not None:
@@ -189,6 +205,7 @@ class ProvinceNode:
             await self._hub_channel.close()
         for _, channel, _ in self._peers.values():
             await channel.close()
+        self.transfers.close()
         self.store.close()
         self.core.close()
 
@@ -227,7 +244,8 @@ class ProvinceNode:
         return services_pb2.HandleResponse(envelope=out)
 
     # -- originating -------------------------------------------------------
-    def _request(self, req: services_pb2.SubmitRequest) -> tuple[DsseEnvelope, str]:
+    def _request(self, req: services_pb2.SubmitRequest,
+                 extra: dict[str, str] | None = None) -> tuple[DsseEnvelope, str]:
         media = payloads.request_type_of(req.flow)
         header = make_header(sender=self.code, receiver=req.receiver, now_ns=self.core.clock(),
                              lifetime_ms=self.lifetime_ms, purpose=req.purpose, audit=req.audit,
@@ -236,6 +254,11 @@ class ProvinceNode:
         check_header_shape(header, is_request=True)
         if req.flow == "identity.verify":
             body = identity_pb2.IdentityVerifyRequest(header=header, name=req.name, photo_sha256=req.photo_sha256)
+        elif req.flow == "transfer.out" and extra:
+            body = transfer_pb2.TransferOutRequest(header=header, transfer_id=extra["transfer_id"])
+        elif req.flow == "transfer.commit" and extra:
+            body = transfer_pb2.TransferCommitRequest(header=header, transfer_id=extra["transfer_id"],
+                                                      new_identifier=extra["new_identifier"])
         elif req.flow == "joint.act":
             body = joint_pb2.JointActRequest(header=header, item_name=req.item, action="本地办理")
         elif req.flow == "healthcode.check":
@@ -250,13 +273,16 @@ class ProvinceNode:
         receiver = req.receiver or directory.route_subject(req.subject.holder_id, req.subject.cert_type)
         return seal(media, body.SerializeToString(), self.core.signer), receiver
 
-    async def submit(self, req: services_pb2.SubmitRequest) -> services_pb2.SubmitResponse:
+    async def submit(self, req: services_pb2.SubmitRequest,
+                     extra: dict[str, str] | None = None) -> services_pb2.SubmitResponse:
         """Seal a request, send it (through the hub, or directly where the topology
         says so), and verify the answer end to end."""
         if req.flow == "tongban.apply":
             return await apply(self, req)
+        if req.flow == "ecert.transfer":
+            return await transfer(self, req)
         core = self.core
-        env, receiver = self._request(req)
+        env, receiver = self._request(req, extra)
         pb = env.to_pb()
         header = payloads.parse_routed(env.payload_type, env.payload).header
         direct = core.current_directory().direct(self.code, receiver)

@@ -192,6 +192,11 @@ class ProvinceStore:
         row = self._one(f"SELECT {_CERT_COLS} FROM ecerts WHERE identifier = ?", (identifier,))
         return CertRecord(*row) if row else None
 
+    def meta(self, key: str) -> str:
+        """A value of the world's ``meta`` table (e.g. issuer_code, issuer_name), "" if absent."""
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row[0]) if row else ""
+
     def counts(self) -> dict[str, int]:
         """Row counts: ``{"persons", "businesses", "ecerts"}``."""
         with self._lock:

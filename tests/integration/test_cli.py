@@ -135,5 +135,5 @@ def test_scenario_errors_name_file_key_and_reason(tmp_path: Path, capsys: pytest
     bad.write_text('[load]\nduration_s = 3\nrate = 5\n', encoding="utf-8")
     assert main(["run", str(bad)]) == 2
     assert capsys.readouterr().err == (
-        f"tongban: error: {bad}: load.rate: unknown key (expected one of: duration_s, flows, gravity_exponent, "
+        f"tongban: error: {bad}: load.rate: unknown key (expected one of: apply, duration_s, flows, gravity_exponent, "
         "identity_mismatch_ratio, loadgen_processes, matrix, ramps, request_timeout_s, selection, warmup_s)\n")

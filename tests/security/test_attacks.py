@@ -48,7 +48,7 @@ from nodes.province import ProvinceNode
 from tests.integration.conftest import Country
 from tests.integration.test_exchange import _a_certificate, _a_person, fetch_ok, submit
 from tests.security.conftest import copy_world
-from tongban.v1 import ecert_pb2, envelope_pb2, header_pb2, identity_pb2, services_pb2, services_pb2_grpc
+from tongban.v1 import directory_pb2, ecert_pb2, envelope_pb2, header_pb2, identity_pb2, services_pb2, services_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -372,6 +372,39 @@ def node_calling_a_window_service(ctx: Ctx) -> Seen:
     return Seen(status, details)
 
 
+def _minted_by_a_province(ctx: Ctx, cn: str) -> grpc.ChannelCredentials:
+    """A TLS certificate with common name ``cn`` issued by 440000's own intermediate CA:
+    something every province can make, since each runs its intermediate."""
+    out = ctx.tmp / f"minted-{cn}"
+    issue_leaf(ctx.country.pki, cn, "tls", issuer_code=ORIGIN, out_dir=out)
+    root = load_node_credentials(ctx.country.pki, HUB_CODE).root_pem
+    return grpc.ssl_channel_credentials(root_certificates=root, private_key=(out / "tls.key").read_bytes(),
+                                        certificate_chain=(out / "tls.crt").read_bytes() + (out / "chain.pem").read_bytes())
+
+
+def window_certificate_minted_by_a_province(ctx: Ctx) -> Seen:
+    # 440000 asks 110000's service window to fetch a 510000 citizen's certificate: 110000 would
+    # sign the request as its own and hand the answer back to 440000
+    cert = _a_certificate(ctx.country, OTHER)
+    with grpc.secure_channel(ctx.country.provinces[TARGET].endpoint, _minted_by_a_province(ctx, "window"),
+                             options=[("grpc.ssl_target_name_override", f"node-{TARGET}.tongban.test")]) as ch:
+        stub = services_pb2_grpc.WindowServiceStub(ch)
+        status, details, reply = _rpc(lambda: stub.Submit(services_pb2.SubmitRequest(
+            flow="ecert.fetch", purpose="跨省通办 安全测试",
+            subject=header_pb2.Subject(holder_id=cert.holder_code, cert_type=cert.type_code)), timeout=10))
+    return Seen(status, details, {"outcome": reply.outcome if reply else ""})
+
+
+def hub_identity_minted_by_a_province(ctx: Ctx) -> Seen:
+    # 440000 presents "000000" to 110000 to pass for the hub and skip it (star topology)
+    b = build(ctx, receiver=TARGET)
+    with grpc.secure_channel(ctx.country.provinces[TARGET].endpoint, _minted_by_a_province(ctx, HUB_CODE),
+                             options=[("grpc.ssl_target_name_override", f"node-{TARGET}.tongban.test")]) as ch:
+        stub = services_pb2_grpc.NodeServiceStub(ch)
+        r = _rpc(lambda: stub.Handle(services_pb2.HandleRequest(envelope=b.env), timeout=10))
+    return b.seen(r)
+
+
 def revoked_key(ctx: Ctx) -> Seen:
     c = ctx.country
     kid = _kid(ctx, "510000")
@@ -448,8 +481,6 @@ def unknown_payload_type(ctx: Ctx) -> Seen:
 def registration_sent_as_exchange(ctx: Ctx) -> Seen:
     h = make_header(sender=ORIGIN, receiver=HUB_CODE, now_ns=time.time_ns(), lifetime_ms=30_000,
                     purpose="register node endpoint")
-    from tongban.v1 import directory_pb2
-
     data = directory_pb2.Registration(header=h, endpoint="127.0.0.1:1").SerializeToString()
     b = Built(seal(payloads.REGISTRATION, data, _signer(ctx)).to_pb(), h, data)
     return b.seen(to_hub(ctx, b.env), v=ctx.country.hub.version)
@@ -603,6 +634,23 @@ def hub_lists_a_key_it_minted(ctx: Ctx) -> Seen:
     return b.seen(r)
 
 
+def oversized_registration_endpoint(ctx: Ctx) -> Seen:
+    """Registration.endpoint is a payload text field too; whatever the hub accepts there
+    it signs into the directory that every node fetches."""
+    c = ctx.country
+    h = make_header(sender=OTHER, receiver=HUB_CODE, now_ns=time.time_ns(), lifetime_ms=30_000,
+                    purpose="register node endpoint")
+    data = directory_pb2.Registration(header=h, endpoint=HUGE).SerializeToString()
+    b = Built(seal(payloads.REGISTRATION, data, _signer(ctx, OTHER)).to_pb(), h, data)
+    with c.node_channel(OTHER) as ch:
+        stub = services_pb2_grpc.HubServiceStub(ch)
+        r = _rpc(lambda: stub.Register(services_pb2.RegisterRequest(envelope=b.env), timeout=10))
+    if r[0] == OK:  # it was taken: put 510000's real endpoint back
+        c.call(c.provinces[OTHER].register())
+        _refresh_all(c)
+    return b.seen(r, n=len(HUGE))
+
+
 def directory_past_its_validity(ctx: Ctx) -> Seen:
     c = ctx.country
     assert isinstance(c, RogueCountry)
@@ -636,7 +684,8 @@ FORMATTED = {
     "sender": "header sender: expected a six-digit node code, found {found}",
     "receiver": "header receiver: expected a six-digit node code or empty, found {found}",
 }
-#: payload fields (flow, field); none of them has a limit today
+#: payload fields (flow, field); none of them has a limit today. Flows added later (healthcode.check,
+#: joint.act, transfer.*) should add their text fields here once their answers are settled.
 PAYLOAD_FIELDS = (("ecert.fetch", "identifier"), ("identity.verify", "name"), ("identity.verify", "photo_sha256"))
 PAYLOAD_BUG = ("payload text fields have no length limit: {field} of 10000 characters is accepted and answered. "
                "exchange/opener.py:144 (open_envelope step 9, parse_payload) checks no payload string; proposed fix: "
@@ -677,7 +726,7 @@ def _text_cases() -> list[Case]:
                           + f": expected at most {limit} characters, found {{n}}", (HUB_CODE, "bad_header")))
     for path, template in FORMATTED.items():
         for kind, value in [*ODD.items(), ("oversized", HUGE)]:
-            cases.append(Case(f"{'odd-' + kind if kind != 'oversized' else kind}-in-{path}",
+            cases.append(Case(f"oversized-{path}" if kind == "oversized" else f"odd-{kind}-in-{path}",
                               _text_attack(path, value), grpc.StatusCode.INVALID_ARGUMENT, template,
                               (HUB_CODE, "bad_header")))
     for flow, name in PAYLOAD_FIELDS:
@@ -709,6 +758,16 @@ UNDECODABLE_BUG = (
     "(INVALID_ARGUMENT, reason malformed) after a node-supplied callback records a 'rejected' ledger row with "
     "the sha256 of the raw bytes")
 
+CN_ONLY_BUG = (
+    "a node's TLS identity is its certificate's CN alone (nodes/_grpc.py:59 peer_code), whoever issued it: "
+    "province 440000's own intermediate CA can mint CN=window (then 110000's WindowService signs and sends "
+    "requests as 110000 for 440000 and returns the answers to it: any citizen's certificates, outside "
+    "440000's access rules and audited as 110000's) or CN=000000 (then 110000 takes 440000's direct requests "
+    "as coming from the hub, skipping it in a star topology). Proposed fix: in peer_code, read the leaf "
+    "from auth_context()['x509_pem_cert'] and accept its CN only if the issuer is that node's intermediate "
+    "(certs._x509.intermediate_cn(code)), and CN=window only from the hub's intermediate; anything else is "
+    "no identity (PeerIdentityError, ledgered where an envelope came with it)")
+
 CASES: list[Case] = [
     # the TLS transport: refused at the handshake, before any tongban code runs
     Case("no-client-certificate", no_client_certificate, UNAVAILABLE, HANDSHAKE, None),
@@ -731,6 +790,10 @@ CASES: list[Case] = [
          (HUB_CODE, "peer_identity")),
     Case("node-certificate-calling-a-window-service", node_calling_a_window_service, UNAUTH,
          "WindowService serves the client 'window', found TLS peer '440000'", None),
+    Case("window-certificate-minted-by-a-province-ca", window_certificate_minted_by_a_province, UNAUTH,
+         f"{WILD}window{WILD}", None, bug=CN_ONLY_BUG),
+    Case("hub-tls-identity-minted-by-a-province-ca", hub_identity_minted_by_a_province, UNAUTH,
+         f"{WILD}TLS peer{WILD}", (TARGET, "peer_identity"), bug=CN_ONLY_BUG),
     # signatures
     Case("valid-signature-over-a-different-payload", signature_over_another_payload, UNAUTH, BAD_SIG,
          (HUB_CODE, "bad_signature")),
@@ -808,6 +871,14 @@ CASES: list[Case] = [
     Case("certificate-type-denied-by-the-access-rules", access_rule_denies_the_type, grpc.StatusCode.PERMISSION_DENIED,
          "access rules of directory v{v} do not allow 440000 to request ecert.fetch of certificate type {cert_type}",
          (HUB_CODE, "access_denied"), where="rogue"),
+    Case("oversized-registration.endpoint", oversized_registration_endpoint, INVALID,
+         f"payload endpoint: expected at most {WILD} characters, found {{n}}", (HUB_CODE, "malformed"),
+         where="rogue", bug=(
+             "Registration.endpoint has no bound or format: a province can register 10000 characters (up to the "
+             "4 MiB envelope limit) and the hub signs it into the directory every node fetches every 5 s; "
+             "nodes/hub.py:205 (HubNode.Register) takes opened.message.endpoint as is. Proposed fix: before "
+             "publishing, require host:port (host <= 253 characters, port 1-65535) and refuse others with "
+             "MalformedError 'payload endpoint: expected at most 260 characters, found N' / 'expected host:port'")),
     Case("revoked-key", revoked_key, UNAUTH,
          "envelope from 510000 signed by key {kid}…, which directory v{v} revoked (key compromise): "
          "expected a key in force", (HUB_CODE, "revoked_key"), where="rogue"),  # last: revocation is permanent
