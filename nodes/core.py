@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 from pathlib import Path
 
 from exchange.directory import DirectoryView, verify_directory
@@ -22,7 +23,7 @@ from tongban.v1 import envelope_pb2, header_pb2
 
 import grpc
 
-__all__ = ["Clock", "NodeCore"]
+__all__ = ["Clock", "NodeCore", "Observer"]
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,19 @@ def _expires_ns(header: header_pb2.Header) -> int:
         return 0
 
 
+class Observer(Protocol):
+    """Watches what a node does (metrics exporters implement this)."""
+
+    def envelope(self, *, node: str, direction: str, flow: str, outcome: str, size_bytes: int) -> None: ...
+
+    def exchange(self, *, node: str, flow: str, outcome: str, seconds: float) -> None: ...
+
+
 class NodeCore:
     """Identity, trust and bookkeeping of one node; no sockets of its own."""
+
+    #: Optional observer of every ledgered envelope and every originated exchange.
+    observer: Observer | None = None
 
     def __init__(self, *, code: str, pki_dir: Path, data_dir: Path, clock: Clock = time.time_ns) -> None:
         self.code = code
@@ -121,6 +133,9 @@ class NodeCore:
             flow = spec_of(pb.payload_type).flow
         except TongbanError:
             flow = ""
+        if self.observer is not None:
+            self.observer.envelope(node=self.code, direction=direction, flow=flow,
+                                   outcome=error.code if error is not None else outcome, size_bytes=len(raw))
         self.ledger.append(LedgerEntry(
             at_ns=self.clock(),
             direction=direction,

@@ -311,12 +311,19 @@ class ProvinceNode:
         except TongbanError as e:
             out.outcome, out.detail = e.code, str(e)
             out.latency_us = (time.perf_counter_ns() - started) // 1000
+            self._observe(req.flow, out)
             return out
         core.record("received", reply, peer=via, header=opened.header)
         out.outcome, out.result, out.identifier = "ok", result.result, result.identifier
         out.response.CopyFrom(reply)
         out.latency_us = (time.perf_counter_ns() - started) // 1000
+        self._observe(req.flow, out)
         return out
+
+    def _observe(self, flow: str, out: services_pb2.SubmitResponse) -> None:
+        if self.core.observer is not None:
+            self.core.observer.exchange(node=self.code, flow=flow, outcome=out.outcome,
+                                        seconds=out.latency_us / 1e6)
 
     async def _send_via_hub(self, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
         assert self._hub is not None
