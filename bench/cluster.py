@@ -149,8 +149,10 @@ class Cluster:
         return time.perf_counter() - t0
 
     # -- baseline ----------------------------------------------------------
-    def start_relay(self, *, pki: Path, backend_code: str, response_bytes: int, uvloop: bool = False) -> None:
-        extra = ["--uvloop"] if uvloop else []
+    def start_relay(self, *, pki: Path, backend_code: str, response_bytes: int, uvloop: bool = False,
+                    plumbed: bool = False, interceptor: bool = True) -> None:
+        extra = (["--uvloop"] if uvloop else []) + (["--plumbed"] if plumbed else [])
+        extra += [] if interceptor or not plumbed else ["--no-interceptor"]
         backend = self._start(["backend", "--pki", str(pki), "--code", backend_code,
                                "--response-bytes", str(response_bytes), *extra], "backend", "bench.relay")
         endpoint = self.children.wait_ready(backend, [backend_code])[backend_code]

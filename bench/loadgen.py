@@ -91,11 +91,16 @@ def _channel(endpoint: str, creds: grpc.ChannelCredentials, peer: str) -> grpc.a
 
 class RelayDriver:
     def __init__(self, cfg: dict[str, Any]) -> None:
-        from bench.relay import METHOD
+        from bench.relay import METHOD, PLUMBED_METHOD, fake_envelope
 
         self.channel = _channel(cfg["endpoint"], _creds(Path(cfg["pki"]), cfg["origins"][0]), "000000")
-        self.stub = self.channel.unary_unary(METHOD)
-        self.request = random.Random(0).randbytes(int(cfg["request_bytes"]))
+        if cfg.get("plumbed"):  # tongban's method and message, unsigned: the relay parses and re-wraps it
+            self.stub = self.channel.unary_unary(PLUMBED_METHOD)
+            env = fake_envelope(int(cfg["request_bytes"]), payloads.ECERT_REQUEST)
+            self.request = services_pb2.ExchangeRequest(envelope=env).SerializeToString()
+        else:
+            self.stub = self.channel.unary_unary(METHOD)
+            self.request = random.Random(0).randbytes(int(cfg["request_bytes"]))
         self.last = (len(self.request), 0)
 
     async def call(self, timeout_s: float) -> None:

@@ -9,6 +9,12 @@ prints tongban's ready line::
 
     python -m bench.relay backend --pki DIR --code 440000 --response-bytes 1500
     python -m bench.relay relay --pki DIR --backend 127.0.0.1:PORT --backend-code 440000
+
+With ``--plumbed`` both servers use tongban's own gRPC plumbing instead
+(``nodes._grpc.build_server``: the error interceptor, health and reflection;
+``open_channel``'s options; protobuf ``HubService.Exchange`` ->
+``NodeService.Handle`` messages) and still do no signing, checks or ledger: a
+diagnostic that splits tongban's cost into "its gRPC plumbing" and "its own work".
 """
 
 from __future__ import annotations
@@ -19,15 +25,31 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from certs.pki import HUB_CODE, load_node_credentials
 
-__all__ = ["METHOD", "main"]
+__all__ = ["METHOD", "PLUMBED_METHOD", "fake_envelope", "main"]
 
 #: The one method of the baseline service; messages are raw bytes (no protobuf).
 METHOD = "/bench.v1.RelayService/Call"
+#: The plumbed relay serves tongban's own method.
+PLUMBED_METHOD = "/tongban.v1.HubService/Exchange"
+
+
+def fake_envelope(total_bytes: int, payload_type: str) -> Any:
+    """An unsigned Envelope whose ``{Exchange,Handle}{Request,Response}`` wrapper is ``total_bytes`` long."""
+    from tongban.v1 import envelope_pb2, services_pb2
+
+    env = envelope_pb2.Envelope(payload_type=payload_type,
+                                signatures=[envelope_pb2.Signature(keyid="0" * 64, sig=bytes(71))])
+    fixed = services_pb2.ExchangeRequest(envelope=env).ByteSize()
+    env.payload = bytes(max(0, total_bytes - fixed - 3))
+    while services_pb2.ExchangeRequest(envelope=env).ByteSize() > total_bytes and env.payload:
+        env.payload = env.payload[:-1]
+    return env
 
 _OPTIONS = [("grpc.so_reuseport", 0)]
 
@@ -50,6 +72,10 @@ async def _serve(handler: grpc.GenericRpcHandler, creds: grpc.ServerCredentials,
     server = grpc.aio.server(options=_OPTIONS)
     server.add_generic_rpc_handlers((handler,))
     port = server.add_secure_port(listen, creds)
+    await _run(server, port, listen, code)
+
+
+async def _run(server: grpc.aio.Server, port: int, listen: str, code: str) -> None:
     await server.start()
     sys.stdout.write(json.dumps({"event": "ready", "code": code,
                                  "endpoint": f"{listen.rsplit(':', 1)[0]}:{port}"}) + "\n")
@@ -89,6 +115,59 @@ async def relay(a: argparse.Namespace) -> None:
         await channel.close()
 
 
+def _build(a: argparse.Namespace, code: str, services: list[tuple[Any, Any, str]]) -> tuple[grpc.aio.Server, int]:
+    """tongban's build_server, or (``--no-interceptor``) the same without its error interceptor."""
+    from nodes import _grpc
+
+    if not a.no_interceptor:
+        server, port, _ = _grpc.build_server(creds=_server_creds(a.pki, code), listen=a.listen, services=services)
+        return server, port
+    real = grpc.aio.server
+    try:  # the same server, options, health and reflection, minus the interceptor
+        grpc.aio.server = lambda *args, interceptors=None, **kw: real(*args, **kw)  # type: ignore[assignment]
+        server, port, _ = _grpc.build_server(creds=_server_creds(a.pki, code), listen=a.listen, services=services)
+    finally:
+        grpc.aio.server = real
+    return server, port
+
+
+async def plumbed_backend(a: argparse.Namespace) -> None:
+    from tongban.v1 import services_pb2, services_pb2_grpc
+
+    reply = services_pb2.HandleResponse(
+        envelope=fake_envelope(a.response_bytes, "application/vnd.tongban.ecert-response.v1+proto"))
+
+    class Node(services_pb2_grpc.NodeServiceServicer):
+        async def Handle(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            return reply
+
+    server, port = _build(a, a.code, [
+        (services_pb2_grpc.add_NodeServiceServicer_to_server, Node(), "tongban.v1.NodeService")])
+    await _run(server, port, a.listen, a.code)
+
+
+async def plumbed_relay(a: argparse.Namespace) -> None:
+    from nodes._grpc import channel_credentials, open_channel
+    from tongban.v1 import services_pb2, services_pb2_grpc
+
+    c = load_node_credentials(a.pki, HUB_CODE)
+    channel = open_channel(a.backend, channel_credentials(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem,
+                                                          root_pem=c.root_pem), peer=a.backend_code)
+    stub = services_pb2_grpc.NodeServiceStub(channel)
+
+    class Hub(services_pb2_grpc.HubServiceServicer):
+        async def Exchange(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            reply = await stub.Handle(services_pb2.HandleRequest(envelope=request.envelope), timeout=10.0)
+            return services_pb2.ExchangeResponse(envelope=reply.envelope)
+
+    server, port = _build(a, HUB_CODE, [
+        (services_pb2_grpc.add_HubServiceServicer_to_server, Hub(), "tongban.v1.HubService")])
+    try:
+        await _run(server, port, a.listen, HUB_CODE)
+    finally:
+        await channel.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="role", required=True)
@@ -102,12 +181,17 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--pki", required=True, type=Path)
         sp.add_argument("--listen", default="127.0.0.1:0")
         sp.add_argument("--uvloop", action="store_true")
+        sp.add_argument("--plumbed", action="store_true", help="use tongban's gRPC plumbing and messages")
+        sp.add_argument("--no-interceptor", action="store_true", help="with --plumbed: leave out the interceptor")
     a = p.parse_args(argv)
     if a.uvloop:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(backend(a) if a.role == "backend" else relay(a))
+    if a.role == "backend":
+        asyncio.run(plumbed_backend(a) if a.plumbed else backend(a))
+    else:
+        asyncio.run(plumbed_relay(a) if a.plumbed else relay(a))
     return 0
 
 

@@ -28,6 +28,7 @@ boundary (``raise SignatureError(...) from e``); nothing below swallows
     ├── RoutingError                  no node serves this receiver / holder / type
     ├── BindingError                  response does not answer the request it claims to
     ├── PeerUnavailableError          next hop down, timed out or refused the call
+    ├── OverloadedError               this node (or its path to a target) is at capacity
     ├── RemoteError                   a later hop refused; carries its status and reason
     └── LedgerError                   ledger cannot be written or read
         └── LedgerChainError          hash chain broken (names the first bad row)
@@ -52,6 +53,7 @@ __all__ = [
     "LedgerError",
     "MalformedError",
     "MessageTooLargeError",
+    "OverloadedError",
     "PayloadTypeError",
     "PeerIdentityError",
     "PeerUnavailableError",
@@ -191,6 +193,12 @@ class PeerUnavailableError(TongbanError):
     """The next hop is down, timed out, or refused the call."""
 
     code = "unavailable"
+
+
+class OverloadedError(TongbanError):
+    """The node is at capacity: it sheds the request instead of queueing it."""
+
+    code = "overloaded"
 
 
 class RemoteError(TongbanError):

@@ -38,6 +38,10 @@ class ReplayWindow:
         self._expiry[message_id] = forget_after_ns
         self._order.append((forget_after_ns, message_id))
 
+    def forget(self, message_id: str) -> None:
+        """Let ``message_id`` in again: its first delivery failed before it was processed."""
+        self._expiry.pop(message_id, None)
+
     def _prune(self, now_ns: int) -> None:
         order = self._order
         while order and order[0][0] < now_ns:

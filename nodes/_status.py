@@ -21,6 +21,7 @@ REASON_KEY = "tongban-reason"
 
 _STATUS: tuple[tuple[type[E.TongbanError], grpc.StatusCode], ...] = (
     (E.MessageTooLargeError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (E.OverloadedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (E.EnvelopeError, grpc.StatusCode.INVALID_ARGUMENT),
     (E.ReceiverMismatchError, grpc.StatusCode.INVALID_ARGUMENT),
     (E.DirectoryError, grpc.StatusCode.FAILED_PRECONDITION),

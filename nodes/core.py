@@ -19,6 +19,7 @@ from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from certs.pki import NodeCredentials, load_node_credentials
 from nodes._grpc import channel_credentials, server_credentials
+from nodes.admission import Admission, Ticket
 from tongban.v1 import envelope_pb2, header_pb2
 
 import grpc
@@ -68,6 +69,7 @@ class NodeCore:
         # would keep it: its expiry plus the largest clock skew any directory allows.
         seen = load_unexpired_message_ids(self.db_path, now_ns=clock() - _MAX_SKEW_NS)
         self.replay = ReplayWindow({mid: exp + _MAX_SKEW_NS for mid, exp in seen.items()})
+        self.admission = Admission(self.replay)
         self.directory: DirectoryView | None = None
         self.signer = self.creds.sign_signer
 
@@ -114,6 +116,16 @@ class NodeCore:
             now_ns=self.clock(), expect=expect, replay=self.replay if replay else None, relay=relay,
             size_bytes=pb.ByteSize(),
         )
+
+    def admit(self, pb: envelope_pb2.Envelope, opened: Opened, *, peer: str, target: str = "") -> Ticket:
+        """Admit a verified request (sheds load when at capacity), recording a refusal."""
+        skew_ns = self.current_directory().policy.max_clock_skew_ms * 1_000_000
+        try:
+            return self.admission.admit(pb, message_id=opened.header.message_id, peer=peer,
+                                        expires_ns=opened.header.expires_at.ToNanoseconds() + skew_ns, target=target)
+        except TongbanError as e:
+            self.record("rejected", pb, peer=peer, header=opened.header, error=e)
+            raise
 
     def record(
         self,

@@ -215,7 +215,13 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
     async def Exchange(self, request: services_pb2.ExchangeRequest,
                        context: grpc.aio.ServicerContext) -> services_pb2.ExchangeResponse:
         core, env, peer = self.core, request.envelope, peer_code(context)
+        retry = core.admission.retry_of(env, peer, core.clock())
+        if retry is not None:  # the same request again: the recorded answer, not forwarded twice
+            out = await asyncio.shield(retry)
+            core.record("forwarded", out, peer=peer, outcome="retry")
+            return services_pb2.ExchangeResponse(envelope=out)
         try:
+            core.admission.check_capacity()
             opened = core.open(env, expect="request", relay=True)
             header = opened.header
             if header.sender != peer:
@@ -231,6 +237,20 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         except TongbanError as e:
             core.record("rejected", env, peer=peer, error=e)
             raise
+        ticket = core.admit(env, opened, peer=peer, target=target)
+        try:
+            reply = await self._forward(opened, env, stub, target, peer)
+            ticket.done(reply)
+        except BaseException as e:
+            ticket.failed(e)
+            raise
+        finally:
+            ticket.release()
+        return services_pb2.ExchangeResponse(envelope=reply)
+
+    async def _forward(self, opened: Any, env: Any, stub: services_pb2_grpc.NodeServiceStub, target: str,
+                       peer: str) -> Any:
+        core, header = self.core, opened.header
         core.record("received", env, peer=peer, header=header)
         core.record("forwarded", env, peer=target, header=header)
         try:
@@ -252,4 +272,4 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             raise
         core.record("received", reply.envelope, peer=target, header=resp.header)
         core.record("forwarded", reply.envelope, peer=header.sender, header=resp.header)
-        return services_pb2.ExchangeResponse(envelope=reply.envelope)
+        return reply.envelope

@@ -212,7 +212,13 @@ class ProvinceNode:
     # -- answering ---------------------------------------------------------
     async def handle(self, env: envelope_pb2.Envelope, peer: str) -> services_pb2.HandleResponse:
         core = self.core
+        retry = core.admission.retry_of(env, peer, core.clock())
+        if retry is not None:  # the same request again: the same answer, not processed twice
+            out = await asyncio.shield(retry)
+            core.record("sent", out, peer=peer, outcome="retry")
+            return services_pb2.HandleResponse(envelope=out)
         try:
+            core.admission.check_capacity()
             opened = core.open(env, expect="request")
             if peer not in (HUB_CODE, opened.header.sender):
                 raise PeerIdentityError(
@@ -232,15 +238,23 @@ class ProvinceNode:
         except TongbanError as e:
             core.record("rejected", env, peer=peer, error=e)
             raise
-        core.record("received", env, peer=peer, header=opened.header)
-        req_h = opened.header
-        now = core.clock()
-        header = make_header(sender=self.code, receiver=req_h.sender, now_ns=now, lifetime_ms=self.lifetime_ms,
-                             trace_id=req_h.trace_id, request_digest=opened.envelope.digest(),
-                             holder_id=req_h.subject.holder_id, cert_type=req_h.subject.cert_type)
-        media, message = self.answerer.answer(opened, header, now_ns=now)
-        out = seal(media, message.SerializeToString(), core.signer).to_pb()
-        core.record("sent", out, peer=peer, header=header)
+        ticket = core.admit(env, opened, peer=peer)
+        try:
+            core.record("received", env, peer=peer, header=opened.header)
+            req_h = opened.header
+            now = core.clock()
+            header = make_header(sender=self.code, receiver=req_h.sender, now_ns=now, lifetime_ms=self.lifetime_ms,
+                                 trace_id=req_h.trace_id, request_digest=opened.envelope.digest(),
+                                 holder_id=req_h.subject.holder_id, cert_type=req_h.subject.cert_type)
+            media, message = self.answerer.answer(opened, header, now_ns=now)
+            out = seal(media, message.SerializeToString(), core.signer).to_pb()
+            core.record("sent", out, peer=peer, header=header)
+            ticket.done(out)
+        except BaseException as e:
+            ticket.failed(e)
+            raise
+        finally:
+            ticket.release()
         return services_pb2.HandleResponse(envelope=out)
 
     # -- originating -------------------------------------------------------

@@ -160,15 +160,33 @@ def _refused(country: Country, code: str, env: envelope_pb2.Envelope) -> grpc.Rp
 
 def test_replayed_message_id_is_refused(country: Country) -> None:
     cert = _a_certificate(country, "110000")
-    env = sealed_request("440000", country.pki, holder=cert.holder_code, cert_type=cert.type_code)
-    exchange_as(country, "440000", env)
-    err = _refused(country, "440000", env)
-    header = payloads.parse_routed(env.payload_type, env.payload).header
+    first = sealed_request("440000", country.pki, holder=cert.holder_code, cert_type=cert.type_code)
+    header = payloads.parse_routed(first.payload_type, first.payload).header
+    exchange_as(country, "440000", first)
+    # a different envelope under a message id already seen
+    replay = sealed_request("440000", country.pki, holder=cert.holder_code, cert_type=cert.type_code,
+                            message_id=header.message_id)
+    err = _refused(country, "440000", replay)
     assert err.code() == grpc.StatusCode.ALREADY_EXISTS
     assert err.details() == (f"message {header.message_id} from 440000 was already received: expected a new "
                              "message id, found one seen inside the replay window")
     assert [r.message_id for r in rejected_rows(country, "000000", "replay")][-1] == header.message_id
     fetch_ok(country)
+
+
+def test_a_retry_gets_the_recorded_answer_and_is_not_processed_twice(country: Country) -> None:
+    cert = _a_certificate(country, "110000")
+    env = sealed_request("440000", country.pki, holder=cert.holder_code, cert_type=cert.type_code)
+    header = payloads.parse_routed(env.payload_type, env.payload).header
+    first = exchange_as(country, "440000", env)
+    again = exchange_as(country, "440000", env)  # byte for byte the same request, e.g. after a lost answer
+    assert again.envelope == first.envelope
+    country.flush_ledgers()
+    at_target = [r.entry.direction for r in read_entries(country.data / "110000.sqlite", message_id=header.message_id)]
+    assert at_target == ["received"]  # processed once
+    hub = [(r.entry.direction, r.entry.outcome) for r in read_entries(country.data / "000000.sqlite")
+           if r.entry.trace_id == header.trace_id]
+    assert hub.count(("received", "ok")) == 2 and ("forwarded", "retry") in hub
 
 
 def test_expired_header_is_refused(country: Country) -> None:

@@ -35,6 +35,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from certs.pki import (HUB_CODE, issue_leaf, load_certificate_pem, load_client_credentials, load_node_credentials,
                        make_foreign_pki)
@@ -289,8 +290,8 @@ def _handshake(ctx: Ctx, *, chain: bytes | None, key: bytes | None, target: str 
     creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
     with grpc.secure_channel(target or ctx.country.hub_target, creds,
                              options=[("grpc.ssl_target_name_override", f"node-{peer}.tongban.test")]) as ch:
-        status, details, _ = _rpc(lambda: services_pb2_grpc.HubServiceStub(ch).GetDirectory(
-            services_pb2.GetDirectoryRequest(), timeout=5))
+        status, details, _ = _rpc(lambda: health_pb2_grpc.HealthStub(ch).Check(  # every node serves it
+            health_pb2.HealthCheckRequest(), timeout=5))
     return Seen(status, details, {"target": target or ctx.country.hub_target})
 
 
@@ -378,8 +379,9 @@ def _minted_by_a_province(ctx: Ctx, cn: str) -> grpc.ChannelCredentials:
     out = ctx.tmp / f"minted-{cn}"
     issue_leaf(ctx.country.pki, cn, "tls", issuer_code=ORIGIN, out_dir=out)
     root = load_node_credentials(ctx.country.pki, HUB_CODE).root_pem
+    chain = (out / "tls.crt").read_bytes() + (out / "chain.pem").read_bytes()
     return grpc.ssl_channel_credentials(root_certificates=root, private_key=(out / "tls.key").read_bytes(),
-                                        certificate_chain=(out / "tls.crt").read_bytes() + (out / "chain.pem").read_bytes())
+                                        certificate_chain=chain)
 
 
 def window_certificate_minted_by_a_province(ctx: Ctx) -> Seen:
@@ -752,11 +754,11 @@ BAD_SIG = "envelope {mid} from 440000 (key {kid}…): signature does not verify"
 UNDECODABLE_BUG = (
     "a request body that is not a valid protobuf (or has invalid UTF-8 in a string field of the "
     "ExchangeRequest/Envelope) fails in grpc's request_deserializer, before ErrorInterceptor: the caller "
-    "gets UNKNOWN \"Unexpected <class 'DecodeError'>...\" and nothing is ledgered. nodes/_status.py:90 (ErrorInterceptor.intercept_service) passes "
-    "handler.request_deserializer through unchanged; proposed fix: wrap it in ErrorInterceptor so a "
-    "DecodeError yields a sentinel carrying the raw bytes, and have the wrapped handler raise MalformedError "
-    "(INVALID_ARGUMENT, reason malformed) after a node-supplied callback records a 'rejected' ledger row with "
-    "the sha256 of the raw bytes")
+    "gets UNKNOWN \"Unexpected <class 'DecodeError'>...\" and nothing is ledgered. nodes/_status.py:97 "
+    "(ErrorInterceptor.intercept_service) passes handler.request_deserializer through unchanged; proposed "
+    "fix: wrap it in ErrorInterceptor so a DecodeError yields a sentinel carrying the raw bytes, and have the "
+    "wrapped handler raise MalformedError (INVALID_ARGUMENT, reason malformed) after a node-supplied callback "
+    "records a 'rejected' ledger row with the sha256 of the raw bytes")
 
 CN_ONLY_BUG = (
     "a node's TLS identity is its certificate's CN alone (nodes/_grpc.py:59 peer_code), whoever issued it: "
@@ -876,7 +878,7 @@ CASES: list[Case] = [
          where="rogue", bug=(
              "Registration.endpoint has no bound or format: a province can register 10000 characters (up to the "
              "4 MiB envelope limit) and the hub signs it into the directory every node fetches every 5 s; "
-             "nodes/hub.py:205 (HubNode.Register) takes opened.message.endpoint as is. Proposed fix: before "
+             "nodes/hub.py:207 (HubNode.Register) takes opened.message.endpoint as is. Proposed fix: before "
              "publishing, require host:port (host <= 253 characters, port 1-65535) and refuse others with "
              "MalformedError 'payload endpoint: expected at most 260 characters, found N' / 'expected host:port'")),
     Case("revoked-key", revoked_key, UNAUTH,
@@ -912,3 +914,12 @@ def test_attack(case: Case, request: pytest.FixtureRequest, tmp_path: Path) -> N
         assert seen.details.endswith(rows[-1].reason), (rows[-1].reason, seen.details)
     # the attacked node still serves an ordinary flow (hub, 440000 and 110000 all take part)
     fetch_ok(c)
+
+
+def test_docs_list_every_case() -> None:
+    """docs/security.md names every row of the table and counts the string-field matrix."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    matrix = _text_cases()
+    named = [c.name for c in CASES if c.name not in {m.name for m in matrix}]
+    assert [n for n in named if f"`{n}`" not in doc] == []
+    assert f"string-field matrix ({len(matrix)} rows" in doc

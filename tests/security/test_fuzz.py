@@ -204,8 +204,8 @@ def _fresh(t: Target, data: st.DataObject) -> tuple[envelope_pb2.Envelope, Any]:
 
 
 def _seal(media: str, body: bytes, signer: Signer) -> envelope_pb2.Envelope:
-    return envelope_pb2.Envelope(payload_type=media, payload=body,
-                                 signatures=[envelope_pb2.Signature(keyid=signer.keyid, sig=signer.sign(_pae(media, body)))])
+    sig = envelope_pb2.Signature(keyid=signer.keyid, sig=signer.sign(_pae(media, body)))
+    return envelope_pb2.Envelope(payload_type=media, payload=body, signatures=[sig])
 
 
 def _index(data: st.DataObject, n: int, label: str) -> int:
@@ -306,7 +306,7 @@ def test_fuzz_province_handle(target: Target) -> None:
 UNDECODABLE_BUG = (
     "request bodies that do not decode as the RPC's request message (corrupt wire format, or invalid UTF-8 in "
     "Envelope.payload_type / Signature.keyid) fail in grpc's request_deserializer before ErrorInterceptor: "
-    "UNKNOWN 'Unexpected <class DecodeError>', no reason code, nothing ledgered. nodes/_status.py:90 "
+    "UNKNOWN 'Unexpected <class DecodeError>', no reason code, nothing ledgered. nodes/_status.py:97 "
     "(ErrorInterceptor.intercept_service); proposed fix: wrap request_deserializer so a DecodeError becomes "
     "MalformedError (INVALID_ARGUMENT, reason malformed) ledgered by the node with the sha256 of the raw bytes")
 
