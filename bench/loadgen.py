@@ -91,9 +91,12 @@ def _channel(endpoint: str, creds: grpc.ChannelCredentials, peer: str) -> grpc.a
 
 class RelayDriver:
     def __init__(self, cfg: dict[str, Any]) -> None:
-        from bench.relay import METHOD, PLUMBED_METHOD, fake_envelope
+        from bench.relay import METHOD, PLUMBED_METHOD, STREAM_METHOD, fake_envelope
 
         self.channel = _channel(cfg["endpoint"], _creds(Path(cfg["pki"]), cfg["origins"][0]), "000000")
+        self.streaming = bool(cfg.get("streaming"))
+        self.open_stream = self.channel.stream_stream(STREAM_METHOD)
+        self.idle: list[Any] = []  # long-lived streams not in use; grows to the concurrency
         if cfg.get("plumbed"):  # tongban's method and message, unsigned: the relay parses and re-wraps it
             self.stub = self.channel.unary_unary(PLUMBED_METHOD)
             env = fake_envelope(int(cfg["request_bytes"]), payloads.ECERT_REQUEST)
@@ -104,13 +107,21 @@ class RelayDriver:
         self.last = (len(self.request), 0)
 
     async def call(self, timeout_s: float) -> None:
-        reply = await self.stub(self.request, timeout=timeout_s)
+        if self.streaming:
+            stream = self.idle.pop() if self.idle else self.open_stream()
+            await stream.write(self.request)
+            reply = await asyncio.wait_for(stream.read(), timeout_s)
+            self.idle.append(stream)
+        else:
+            reply = await self.stub(self.request, timeout=timeout_s)
         self.last = (len(self.request), len(reply))
 
     def sizes(self) -> tuple[int, int]:
         return self.last
 
     async def close(self) -> None:
+        for stream in self.idle:
+            await stream.done_writing()
         await self.channel.close()
 
 

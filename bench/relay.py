@@ -31,10 +31,12 @@ import grpc
 
 from certs.pki import HUB_CODE, load_node_credentials
 
-__all__ = ["METHOD", "PLUMBED_METHOD", "fake_envelope", "main"]
+__all__ = ["METHOD", "PLUMBED_METHOD", "STREAM_METHOD", "fake_envelope", "main"]
 
 #: The one method of the baseline service; messages are raw bytes (no protobuf).
 METHOD = "/bench.v1.RelayService/Call"
+#: The same relay over long-lived bidirectional streams (one message in, one out, in lockstep).
+STREAM_METHOD = "/bench.v1.RelayService/Stream"
 #: The plumbed relay serves tongban's own method.
 PLUMBED_METHOD = "/tongban.v1.HubService/Exchange"
 
@@ -88,9 +90,11 @@ async def _run(server: grpc.aio.Server, port: int, listen: str, code: str) -> No
     await server.stop(1.0)
 
 
-def _handler(fn: object) -> grpc.GenericRpcHandler:
+def _handler(fn: object, stream_fn: object) -> grpc.GenericRpcHandler:
     service, method = METHOD.strip("/").split("/")
-    return grpc.method_handlers_generic_handler(service, {method: grpc.unary_unary_rpc_method_handler(fn)})
+    return grpc.method_handlers_generic_handler(service, {
+        method: grpc.unary_unary_rpc_method_handler(fn),
+        STREAM_METHOD.rsplit("/", 1)[1]: grpc.stream_stream_rpc_method_handler(stream_fn)})
 
 
 async def backend(a: argparse.Namespace) -> None:
@@ -99,18 +103,31 @@ async def backend(a: argparse.Namespace) -> None:
     async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         return reply
 
-    await _serve(_handler(call), _server_creds(a.pki, a.code), a.listen, a.code)
+    async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        async for _ in requests:
+            yield reply
+
+    await _serve(_handler(call, stream), _server_creds(a.pki, a.code), a.listen, a.code)
 
 
 async def relay(a: argparse.Namespace) -> None:
     channel = _channel(a.pki, HUB_CODE, a.backend, a.backend_code)
     forward = channel.unary_unary(METHOD)
 
+    open_stream = channel.stream_stream(STREAM_METHOD)
+
     async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         return await forward(request, timeout=10.0)  # type: ignore[no-any-return]
 
+    async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        upstream = open_stream()  # one backend stream per client stream, for the stream's life
+        async for request in requests:
+            await upstream.write(request)
+            yield await upstream.read()
+        await upstream.done_writing()
+
     try:
-        await _serve(_handler(call), _server_creds(a.pki, HUB_CODE), a.listen, HUB_CODE)
+        await _serve(_handler(call, stream), _server_creds(a.pki, HUB_CODE), a.listen, HUB_CODE)
     finally:
         await channel.close()
 

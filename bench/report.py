@@ -32,6 +32,8 @@ def _figures(v: dict[str, Any]) -> dict[str, Any]:
         "open_errors": v.get("open_at_half_baseline", {}).get("errors"),
         "serial_p50_ms": v.get("serial", {}).get("latency", {}).get("p50_ms"),
         "cpu_us_per_call_at_saturation": v["best"].get("cpu_us_per_call", {}),
+        "cpu_us_per_exchange": sum(v["best"].get("cpu_us_per_call", {}).values()) or None,
+        "others_busy_at_saturation": v["best"].get("others_busy"),
     }
 
 
@@ -45,6 +47,8 @@ def _ratios(f: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         "open_p50": _ratio(f["open_p50_ms"], base["open_p50_ms"]),
         "open_p99": _ratio(f["open_p99_ms"], base["open_p99_ms"]),
         "serial_p50": _ratio(f["serial_p50_ms"], base["serial_p50_ms"]),
+        # robust to other users of the machine: the relay's CPU per exchange over this one's
+        "cpu_implied_throughput": _ratio(base["cpu_us_per_exchange"], f["cpu_us_per_exchange"]),
     }
 
 
@@ -93,6 +97,16 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
                            "best_concurrency": raw["window"]["best_concurrency"],
                            "ratio_vs_relay": {"throughput": _ratio(raw["window"]["saturation_per_s"],
                                                                    base["saturation_per_s"])}}
+    diag = raw.get("relay_diagnostics") or {}
+    doc["relay_diagnostics"] = {
+        k: {"label": v["label"], "concurrency": v["closed"]["concurrency"],
+            "throughput_per_s": v["closed"]["throughput_per_s"],
+            "ratio_vs_relay": _ratio(v["closed"]["throughput_per_s"], base["saturation_per_s"]),
+            "cpu_us_per_exchange": sum(v["closed"].get("cpu_us_per_call", {}).values()) or None,
+            "cpu_us_per_call": v["closed"].get("cpu_us_per_call", {}),
+            "serial_p50_ms": v["serial"]["latency"]["p50_ms"],
+            "serial_p50_ratio_vs_relay": _ratio(v["serial"]["latency"]["p50_ms"], base["serial_p50_ms"])}
+        for k, v in diag.items()}
     own = raw["tongban"].get("open_at_half_own")
     if own:
         doc["b_tongban"]["open_at_half_own_saturation"] = {
@@ -103,13 +117,20 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
         doc["options"] = {k: {"throughput_per_s": v["throughput_per_s"], "vs_default": _ratio(v["throughput_per_s"], ref),
                               "ratio_vs_relay": _ratio(v["throughput_per_s"], base["saturation_per_s"]),
                               "p50_ms": v["latency"]["p50_ms"], "eligible_for_c": v["eligible"],
-                              "cpu_us_per_call": v.get("cpu_us_per_call", {})}
+                              "cpu_us_per_call": v.get("cpu_us_per_call", {}),
+                              "cpu_us_per_exchange": sum(v.get("cpu_us_per_call", {}).values()) or None,
+                              "others_busy": v.get("others_busy")}
                           for k, v in opts.items()}
     sc = raw["scaling"]
     doc["scaling"] = {k: sc[k] for k in ("province_processes", "concurrency", "three_nodes_per_s", "ratio",
                                          "rss_peak_mb", "rss_peak_total_mb", "nodes_ready_s")}
     doc["scaling"]["thirty_three_nodes_per_s"] = sc["thirty_three_nodes"]["throughput_per_s"]
     doc["scaling"]["thirty_three_nodes_cpu_us_per_call"] = sc["thirty_three_nodes"].get("cpu_us_per_call", {})
+    cpu33 = sum(sc["thirty_three_nodes"].get("cpu_us_per_call", {}).values())
+    cpu3 = sum(sc.get("three_nodes_cpu_us_per_call", {}).values())
+    doc["scaling"]["cpu_implied_ratio"] = _ratio(cpu3, cpu33)
+    doc["scaling"]["others_busy"] = {"three": sc.get("three_nodes_others_busy"),
+                                     "thirty_three": sc["thirty_three_nodes"].get("others_busy")}
     doc["world_generation"] = world
     world_s = world.get("seconds") if world.get("scale") == 1e-3 else None
     doc["targets"] = {
@@ -151,6 +172,12 @@ def table(doc: dict[str, Any]) -> str:
             f"{_fmt(f.get('open_p99_ms'), '.2f'):>10}{_fmt(r.get('open_p99'), '.1f'):>7}"
             f"{_fmt(f.get('serial_p50_ms'), '.2f'):>9}{_fmt(r.get('serial_p50'), '.2f'):>7}")
     lines.append("latencies in ms; × = ratio to the relay (throughput: higher is better; latency: lower is better)")
+    for key, name in (("plumbed", "(a) relay, tongban's gRPC plumbing"), ("streaming", "(a) relay over bidi streams")):
+        d = doc.get("relay_diagnostics", {}).get(key)
+        if d:
+            lines.append(f"{name:<34}{d['throughput_per_s']:>9.0f}{d['concurrency']:>5}{_fmt(d['ratio_vs_relay'], '.2f'):>7}"
+                         f"{'':>34}{_fmt(d['serial_p50_ms'], '.2f'):>9}{_fmt(d['serial_p50_ratio_vs_relay'], '.2f'):>7}"
+                         "   (diagnostic)")
     b = doc["b_tongban"]
     if b.get("open_errors"):
         lines.append(f"(b) at {rate:g}/s: errors {b['open_errors']}, {b['open_achieved_per_s']}/s answered")
@@ -158,23 +185,33 @@ def table(doc: dict[str, Any]) -> str:
         o = b["open_at_half_own_saturation"]
         lines.append(f"(b) at half its own saturation ({o['rate_per_s']:g}/s): p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms")
     lines.append("")
-    lines.append("CPU µs per exchange at the saturation point, per process:")
-    for name, key in (("(a)", "a_relay"), ("(b)", "b_tongban")):
+    lines.append("CPU µs per exchange at the saturation point, per process (robust to other users of the machine):")
+    for name, key in (("(a) ", "a_relay"), ("(b) ", "b_tongban"), ("(b')", "b_window")):
         cpu = doc[key].get("cpu_us_per_call_at_saturation", {})
-        lines.append(f"  {name} " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + f" = {sum(cpu.values())} total")
+        if cpu:
+            lines.append(f"  {name} " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + f" = {sum(cpu.values())} total"
+                         f"  (others on the machine: {doc[key].get('others_busy_at_saturation')} cores)")
+    for key, d in doc.get("relay_diagnostics", {}).items():
+        lines.append(f"  {d['label']}: " + ", ".join(f"{k} {v}" for k, v in d["cpu_us_per_call"].items())
+                     + f" = {d['cpu_us_per_exchange']} total")
+    r = doc["b_tongban"]["ratio_vs_relay"].get("cpu_implied_throughput")
+    lines.append(f"  (b)'s throughput ratio implied by CPU per exchange: {_fmt(r, '.2f')}")
     if doc.get("options"):
         lines += ["", f"(c) candidate settings, closed loop at c={doc['b_tongban']['best_concurrency']} "
                       "(vs = against the default mode measured alongside):"]
         for k, v in doc["options"].items():
             lines.append(f"  {k:<44}{v['throughput_per_s']:>8.0f}/s  vs {_fmt(v['vs_default'], '.2f')}"
-                         f"  × relay {_fmt(v['ratio_vs_relay'], '.2f')}")
+                         f"  × relay {_fmt(v['ratio_vs_relay'], '.2f')}  CPU {_fmt(v['cpu_us_per_exchange'])} µs"
+                         f"  (others {_fmt(v['others_busy'])})")
     sc = doc["scaling"]
     lines += ["", f"scaling: 33 nodes {sc['thirty_three_nodes_per_s']:.0f}/s vs 3 nodes {sc['three_nodes_per_s']:.0f}/s "
-                  f"at c={sc['concurrency']} -> {sc['ratio']:.2f}; 33-node peak RSS {sc['rss_peak_total_mb']:.0f} MiB "
-                  f"(hub + {sc['province_processes']} province processes)"]
+                  f"at c={sc['concurrency']} -> {sc['ratio']:.2f} (by CPU per exchange: "
+                  f"{_fmt(sc['cpu_implied_ratio'], '.2f')}; others {sc['others_busy']}); 33-node peak RSS "
+                  f"{sc['rss_peak_total_mb']:.0f} MiB (hub + {sc['province_processes']} province processes)"]
     w = doc["world_generation"]
     lines.append(f"world generation at scale {w['scale']:g}: " + (
-        w["skipped"] if "skipped" in w else f"{w['seconds']} s, {w['persons']:,} persons"))
+        w["skipped"] if "skipped" in w else f"{w['seconds']} s, {w['persons']:,} persons, "
+                                            f"{w.get('cpu_s')} CPU s, others on the machine {w.get('others_busy')} cores"))
     lines += ["", "targets:"]
     for t in doc["targets"].values():
         verdict = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")

@@ -60,10 +60,28 @@ def _strip(r: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in r.items() if k not in ("event",)}
 
 
+#: A point measured while the rest of the machine kept more than this many cores busy
+#: (other users of a shared machine) is measured again, up to _RETRIES times; the
+#: least disturbed attempt is kept and the others are counted in ``retried``.
+_DISTURBED_CORES = 0.25
+_RETRIES = 2
+
+
+def _point(lg: Any, op: str, **params: Any) -> dict[str, Any]:
+    tries = []
+    for _ in range(1 + _RETRIES):
+        r = _strip(lg.run(op, **params))
+        tries.append(r)
+        if r.get("others_busy", 0.0) <= _DISTURBED_CORES:
+            break
+    best = min(tries, key=lambda t: t.get("others_busy", 0.0))
+    return {**best, "retried": len(tries) - 1}
+
+
 def _sweep(lg: Any, plan: Plan, say: Say, label: str) -> dict[str, Any]:
     points = []
     for c in plan.concurrencies:
-        r = _strip(lg.run("closed", concurrency=c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+        r = _point(lg, "closed", concurrency=c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
         points.append(r)
         say(f"  {label}: c={c:<3} {r['throughput_per_s']:>7.1f}/s  p50 {r['latency']['p50_ms']} ms"
             + (f"  errors {r['errors']}" if r["errors"] else ""))
@@ -74,18 +92,18 @@ def _sweep(lg: Any, plan: Plan, say: Say, label: str) -> dict[str, Any]:
 
 def _latency_block(lg: Any, plan: Plan, say: Say, label: str, rate: float, own_rate: float | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    r = _strip(lg.run("open", rate_per_s=round(rate, 1), duration_s=plan.open_duration_s, warmup_s=plan.warmup_s,
-                      seed=7, patience_s=90))
+    r = _point(lg, "open", rate_per_s=round(rate, 1), duration_s=plan.open_duration_s, warmup_s=plan.warmup_s,
+               seed=7, patience_s=90)
     out["open_at_half_baseline"] = r
     say(f"  {label}: open loop {rate:.0f}/s -> {r['achieved_per_s']}/s ok, p50 {r['latency']['p50_ms']} ms, "
         f"p99 {r['latency']['p99_ms']} ms" + (f", errors {r['errors']}" if r["errors"] else ""))
     if own_rate is not None:
-        r = _strip(lg.run("open", rate_per_s=round(own_rate, 1), duration_s=plan.open_duration_s,
-                          warmup_s=plan.warmup_s, seed=8, patience_s=90))
+        r = _point(lg, "open", rate_per_s=round(own_rate, 1), duration_s=plan.open_duration_s,
+                   warmup_s=plan.warmup_s, seed=8, patience_s=90)
         out["open_at_half_own"] = r
         say(f"  {label}: open loop at half its own saturation {own_rate:.0f}/s -> p50 {r['latency']['p50_ms']} ms, "
             f"p99 {r['latency']['p99_ms']} ms")
-    r = _strip(lg.run("closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s))
+    r = _point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
     out["serial"] = r
     say(f"  {label}: one at a time p50 {r['latency']['p50_ms']} ms")
     return out
@@ -130,6 +148,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         out["relay"] = {**sweep, **_latency_block(lg, plan, say, "relay", half, None)}
         lg.quit()
     out["half_baseline_rate_per_s"] = round(half, 1)
+    out["relay_diagnostics"] = _relay_diagnostics(plan, work, pki, base_cfg, sizes, sweep["best_concurrency"], say)
 
     say("(b) tongban ecert.fetch through the hub, default mode: client as province A -> hub -> province B")
     with Cluster(work / "tongban") as c:
@@ -142,7 +161,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         lg = c.loadgen({**base_cfg, "driver": "window"})
         if plan.quick:
             best_c = out["tongban"]["best_concurrency"]
-            r = _strip(lg.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             out["window"] = {"best": r, "saturation_per_s": r["throughput_per_s"], "best_concurrency": best_c}
             say(f"  window: c={best_c} {r['throughput_per_s']}/s")
         else:
@@ -159,6 +178,27 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         from bench.profile import profile_tongban
 
         out["profile"] = profile_tongban(plan, work / "profile", pki, world, base_cfg, best_c, say)
+    return out
+
+
+def _relay_diagnostics(plan: Plan, work: Path, pki: Path, base_cfg: dict[str, Any], sizes: dict[str, Any],
+                       concurrency: int, say: Say) -> dict[str, Any]:
+    """Two more relays, no signing either: tongban's gRPC plumbing, and long-lived streams."""
+    say(f"    diagnostics at c={concurrency} and c=1: the relay with tongban's gRPC plumbing; over bidi streams")
+    out: dict[str, Any] = {}
+    for key, label, plumbed, streaming in (
+            ("plumbed", "relay, tongban's gRPC plumbing", True, False),
+            ("streaming", "relay over long-lived bidi streams", False, True)):
+        with Cluster(work / f"relay-{key}") as c:
+            c.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"], plumbed=plumbed)
+            lg = c.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"],
+                            "plumbed": plumbed, "streaming": streaming})
+            sat = _point(lg, "closed", concurrency=concurrency, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+            serial = _point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
+            lg.quit()
+        out[key] = {"label": label, "closed": sat, "serial": serial}
+        say(f"    {label:<36} {sat['throughput_per_s']:>7.1f}/s, "
+            f"{sum(sat.get('cpu_us_per_call', {}).values())} µs CPU per exchange; c=1 p50 {serial['latency']['p50_ms']} ms")
     return out
 
 
@@ -189,7 +229,7 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
             c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups,
                             options=opts)
             lg = c.loadgen({**base_cfg, "driver": "exchange"})
-            r = _strip(lg.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             lg.quit()
         rows[label] = {"eligible": eligible, "node_args": opts.args(), "one_province_process": one_process, **r}
         say(f"  {label:<44} {r['throughput_per_s']:>7.1f}/s  p50 {r['latency']['p50_ms']} ms")
@@ -208,7 +248,7 @@ def _scaling(plan: Plan, work: Path, pki: Path, world: Path, best_c: int, three_
     with Cluster(d) as c:
         t = c.start_tongban(pki=pki, data=copy_world(world, d / "data", codes), groups=groups)
         lg = c.loadgen({"pki": str(pki), "jobs": jobs, "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
-        r = _strip(lg.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+        r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
         lg.quit()
         rss = c.rss_peak_mb()
     ratio = r["throughput_per_s"] / three_node["throughput_per_s"] if three_node["throughput_per_s"] else 0.0
@@ -216,6 +256,8 @@ def _scaling(plan: Plan, work: Path, pki: Path, world: Path, best_c: int, three_
         f"peak RSS of the 5 node processes {sum(rss.values()):.0f} MiB; all ready in {t:.1f} s")
     return {"province_processes": len(groups), "concurrency": best_c, "nodes_ready_s": round(t, 2),
             "three_nodes_per_s": three_node["throughput_per_s"], "thirty_three_nodes": r,
+            "three_nodes_cpu_us_per_call": three_node.get("cpu_us_per_call", {}),
+            "three_nodes_others_busy": three_node.get("others_busy"),
             "ratio": round(ratio, 3), "rss_peak_mb": rss, "rss_peak_total_mb": round(sum(rss.values()), 1)}
 
 
@@ -236,8 +278,11 @@ def time_world_generation(scale: float, say: Say) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="tongban-bench-world-"))
     try:
         t0 = time.perf_counter()
+        busy0, cpu0 = _system_busy_s(), _own_cpu_s()
         generate_world(scratch / "w", scale=scale, seed=2021)
         took = time.perf_counter() - t0
+        cpu_s = _own_cpu_s() - cpu0
+        others = max(0.0, _system_busy_s() - busy0 - cpu_s) / took
         size = sum(f.stat().st_size for f in (scratch / "w").iterdir())
         import json
 
@@ -245,5 +290,22 @@ def time_world_generation(scale: float, say: Say) -> dict[str, Any]:
         persons = sum(c["persons"] for c in counts.values())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    say(f"  {persons:,} persons in {took:.1f} s ({size / 1024**2:.0f} MiB on disk, deleted)")
-    return {"scale": scale, "seconds": round(took, 2), "persons": persons, "disk_mb": round(size / 1024**2)}
+    say(f"  {persons:,} persons in {took:.1f} s, {cpu_s:.1f} CPU s ({size / 1024**2:.0f} MiB on disk, deleted; "
+        f"others kept {others:.2f} cores busy meanwhile)")
+    return {"scale": scale, "seconds": round(took, 2), "persons": persons, "disk_mb": round(size / 1024**2),
+            "cpu_s": round(cpu_s, 1), "others_busy": round(others, 2)}
+
+
+def _own_cpu_s() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _system_busy_s() -> float:
+    import os
+
+    with open("/proc/stat", "rb") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")

@@ -9,7 +9,10 @@ Faults act through the nodes' control pipes (see ``nodes.process``):
 - ``partition``: the named provinces' links deliver nothing; calls over them wait
   for their deadline and fail;
 - ``key_revoked``: the hub revokes the province's signing key and publishes a new
-  directory version; from then on its messages are refused (permanent).
+  directory version; from then on its messages are refused (permanent);
+- ``node_crash`` / ``hub_crash``: the process is killed with SIGKILL (a province's
+  process takes its co-hosted provinces with it) and started again at the end;
+  the hub comes back on the same port, from its persisted state.
 """
 
 from __future__ import annotations
@@ -39,10 +42,13 @@ class _Step:
 class FaultTimeline:
     """Applies a scenario's faults as the run's clock passes their times."""
 
-    def __init__(self, scenario: Scenario, *, owner: dict[str, subprocess.Popen[bytes]], send: Send) -> None:
+    def __init__(self, scenario: Scenario, *, owner: dict[str, subprocess.Popen[bytes]], send: Send,
+                 crash: Callable[[str], None] | None = None, restart: Callable[[str], None] | None = None) -> None:
         self.scenario = scenario
         self.owner = owner
         self.send = send
+        self.crash = crash
+        self.restart = restart
         self.applied: dict[int, float] = {}
         steps = []
         for f in scenario.faults:
@@ -63,7 +69,13 @@ class FaultTimeline:
 
     def _apply(self, step: _Step) -> None:
         f, start = step.fault, step.start
-        if f.kind in ("node_down", "hub_down"):
+        if f.kind in ("node_crash", "hub_crash"):
+            codes = [HUB_CODE] if f.kind == "hub_crash" else list(f.nodes)
+            act = self.crash if start else self.restart
+            if act is not None:
+                for code in codes:
+                    act(code)
+        elif f.kind in ("node_down", "hub_down"):
             codes = [HUB_CODE] if f.kind == "hub_down" else list(f.nodes)
             for code in codes:
                 self.send(self.owner[code], {"op": "down" if start else "up", "codes": [code]})
@@ -99,7 +111,9 @@ class FaultTimeline:
         for f in self.scenario.faults:
             detail = {"link_slow": f"one-way delay {f.delay_ms} ms", "link_loss": f"loss {f.loss}",
                       "partition": "links deliver nothing", "node_down": "stops serving",
-                      "hub_down": "hub stops serving", "key_revoked": "signing key revoked"}.get(f.kind, "")
+                      "hub_down": "hub stops serving", "key_revoked": "signing key revoked",
+                      "node_crash": "process killed (SIGKILL), restarted at the end",
+                      "hub_crash": "hub killed (SIGKILL), restarted on its port at the end"}.get(f.kind, "")
             out.append({"kind": f.kind, "nodes": list(f.nodes) or [HUB_CODE], "at_s": f.at_s, "end_s": f.end_s,
                         "detail": detail, "applied": id(f) in self.applied})
         return out

@@ -88,11 +88,19 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
     channels: dict[str, grpc.aio.Channel] = {}
     stubs: dict[str, services_pb2_grpc.WindowServiceStub] = {}
-    for code, endpoint in plan["endpoints"].items():
+    retired: list[grpc.aio.Channel] = []
+
+    def connect(code: str, endpoint: str) -> None:
+        if code in channels:
+            retired.append(channels[code])  # closed at the end: calls may still be using it
         ch = grpc.aio.secure_channel(endpoint, creds, options=[
             ("grpc.ssl_target_name_override", f"node-{code}.tongban.test"),
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)])
         channels[code], stubs[code] = ch, services_pb2_grpc.WindowServiceStub(ch)
+
+    for code, endpoint in plan["endpoints"].items():
+        connect(code, endpoint)
+    watcher = asyncio.ensure_future(_watch_endpoints(connect)) if progress else None
     tally = _Tally()
     timeout = float(plan.get("timeout_s", 10.0))
     warmup = float(plan.get("warmup_s", 0.0))
@@ -165,9 +173,27 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     if reporter is not None:
         reporter.cancel()
         _progress(int(elapsed), tally)
-    for ch in channels.values():
+    if watcher is not None:
+        watcher.cancel()
+    for ch in [*channels.values(), *retired]:
         await ch.close()
     return tally.to_json(elapsed)
+
+
+async def _watch_endpoints(connect: Any) -> None:
+    """Read ``{"op": "endpoints", "endpoints": {code: host:port}}`` lines from the
+    runner (a province process restarted after a crash listens on new ports)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (OSError, ValueError):
+        return
+    while line := await reader.readline():
+        doc = json.loads(line)
+        if doc.get("op") == "endpoints":
+            for code, endpoint in doc["endpoints"].items():
+                connect(code, endpoint)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from exchange.directory import DirectoryView
 from exchange.dsse import DsseEnvelope
 from exchange.errors import (
     BindingError,
+    MalformedError,
     FreshnessError,
     HeaderError,
     MessageTooLargeError,
@@ -142,7 +143,33 @@ def open_envelope(
         replay.check_and_add(header.message_id, forget_after_ns=expires_ns + skew_ns, now_ns=now_ns,
                              sender=header.sender)
     message = payloads.parse_payload(envelope.payload_type, envelope.payload)
+    _check_text(message)
     return Opened(envelope=envelope, spec=spec, header=header, message=message, keyid=sig.keyid, receiver=receiver)
+
+
+#: Longest text any payload field may carry (header fields have their own, tighter limits).
+MAX_PAYLOAD_TEXT_CHARS = 1024
+
+
+def _check_text(message: Message) -> None:
+    """Refuse oversized text anywhere in a payload (the header was checked already)."""
+    for field, value in message.ListFields():
+        if field.name == "header":
+            continue
+        is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
+        if field.type == field.TYPE_STRING:
+            for v in (value if field.is_repeated else [value]):
+                if len(v) > MAX_PAYLOAD_TEXT_CHARS:
+                    raise MalformedError(f"payload {field.name}: expected at most {MAX_PAYLOAD_TEXT_CHARS} "
+                                         f"characters, found {len(v)}")
+        elif field.type == field.TYPE_MESSAGE and not is_map:
+            for v in (value if field.is_repeated else [value]):
+                _check_text(v)
+        elif is_map:
+            for k, v in value.items():
+                if len(str(k)) > MAX_PAYLOAD_TEXT_CHARS or len(str(v)) > MAX_PAYLOAD_TEXT_CHARS:
+                    raise MalformedError(f"payload {field.name}: expected entries of at most "
+                                         f"{MAX_PAYLOAD_TEXT_CHARS} characters")
 
 
 def check_binding(response: Opened, *, request: DsseEnvelope, requester: str, responder: str) -> None:

@@ -22,7 +22,7 @@ from exchange.payloads import spec_of
 
 __all__ = ["HOPS", "Reconciliation", "reconcile"]
 
-_FAILED = {"unavailable"}
+_FAILED = {"unavailable", "interrupted"}
 #: Hop name -> (from event, to event) over the eight ledger events of one exchange.
 HOPS = {
     "origin_to_hub_ms": ("origin_sent", "hub_received_request"),

@@ -176,10 +176,36 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
             owner.update({code: p for code in g})
         for p in procs:  # every province learns every endpoint before the load starts
             children.send(p, {"op": "refresh"})
-        timeline = FaultTimeline(scenario, owner=owner, send=children.send)
+        args = {HUB_CODE: ["node", "hub", *common, "--listen", hub_endpoint, "--topology", scenario.topology]}
+        names = {HUB_CODE: "hub-000000"}
+        for i, g in enumerate(groups):
+            for code in g:
+                args[code] = ["node", "province", *g, *common, "--listen", "127.0.0.1:0", "--hub", hub_endpoint]
+                names[code] = f"province-{i}"
+
+        def crash(code: str) -> None:
+            proc = owner[code]
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+        def restart(code: str) -> None:
+            old = owner[code]
+            if old.poll() is None:
+                return
+            codes = [c for c, p in owner.items() if p is old]
+            new = children.start(args[code], names[code])
+            moved = children.wait_ready(new, codes)
+            owner.update({c: new for c in codes})
+            children.send(new, {"op": "refresh"})
+            if code != HUB_CODE:
+                for lg in loadgens:
+                    children.send(lg, {"op": "endpoints", "endpoints": moved})
+
+        timeline = FaultTimeline(scenario, owner=owner, send=children.send, crash=crash, restart=restart)
+        loadgens: list[Any] = []
         start_at = time.time() + 1.0
         result.started_at = datetime.fromtimestamp(start_at, timezone.utc).isoformat(timespec="seconds")
-        loadgens = []
         for i, reqs in enumerate(plans):
             path = out_dir / f"plan-{i}.json"
             path.write_text(json.dumps({"endpoints": endpoints, "requests": reqs, "pki": str(pki),

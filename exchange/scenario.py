@@ -42,13 +42,16 @@ DEFAULT_HUB_AT = "110000"
 SELECTIONS = ("population", "gravity", "matrix")
 """How origins and targets are chosen (``load.selection``)."""
 
-FAULT_KINDS = ("node_down", "hub_down", "link_slow", "link_loss", "partition", "key_revoked")
+FAULT_KINDS = ("node_down", "hub_down", "link_slow", "link_loss", "partition", "key_revoked", "node_crash",
+               "hub_crash")
 """The ``[[faults]]`` kinds."""
 
 # Keys each fault kind accepts (sorted, as shown in messages).
 _FAULT_KEYS: dict[str, tuple[str, ...]] = {
     "node_down": ("at_s", "duration_s", "kind", "nodes"),
     "hub_down": ("at_s", "duration_s", "kind"),
+    "hub_crash": ("at_s", "duration_s", "kind"),
+    "node_crash": ("at_s", "duration_s", "kind", "nodes"),
     "link_slow": ("at_s", "delay_ms", "duration_s", "jitter_ms", "kind", "nodes"),
     "link_loss": ("at_s", "duration_s", "kind", "loss", "nodes"),
     "partition": ("at_s", "duration_s", "kind", "nodes"),
@@ -571,7 +574,7 @@ def _fault(c: _Checker, key: str, f: dict[str, Any], nodes: tuple[str, ...], bef
     else:
         duration = c.number(f"{key}.duration_s", c.need(key, f, "duration_s", _POSITIVE.describe()), _POSITIVE)
     codes: tuple[str, ...] = ()
-    if kind != "hub_down":
+    if kind not in ("hub_down", "hub_crash"):
         codes = c.codes(f"{key}.nodes", c.need(key, f, "nodes", "an array of province codes"), nodes, least=1)
         if kind == "key_revoked" and len(codes) != 1:
             raise c.fail(f"{key}.nodes", f"expected exactly one province code for key_revoked, found {len(codes)}")

@@ -9,7 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from nodes._status import ErrorInterceptor
+from nodes._status import ErrorInterceptor, UndecodableHook
 
 __all__ = [
     "MAX_GRPC_MESSAGE_BYTES",
@@ -56,11 +56,42 @@ def open_channel(target: str, creds: grpc.ChannelCredentials, *, peer: str) -> g
     return grpc.aio.secure_channel(target, creds, options=options)
 
 
+_PEERS: dict[bytes, str] = {}
+
+
+def _identity(pem: bytes) -> str:
+    """The node code (or ``window``) a verified client certificate speaks for.
+
+    The common name alone is not enough: any provincial intermediate could issue a
+    certificate named ``000000`` or ``window``. A node code counts only when the
+    certificate was issued by that node's own intermediate, and ``window`` only
+    when issued by the hub's (TLS already proved the issuer signed it)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    cert = x509.load_pem_x509_certificate(pem)
+    cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    issuer = [a.value for a in cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if len(cn) != 1 or len(issuer) != 1:
+        return ""
+    owner = "000000" if cn[0] == "window" else cn[0]
+    return str(cn[0]) if issuer[0] == f"{owner} intermediate CA" else f"?{cn[0]}"
+
+
 def peer_code(context: grpc.aio.ServicerContext) -> str:
-    """The common name (node code) of the mTLS client certificate."""
-    auth = context.auth_context()
-    names = auth.get("x509_common_name") or []
-    return names[0].decode() if names else ""
+    """The node code (or ``window``) of the mTLS client, bound to its issuing CA;
+    ``?<cn>`` for a certificate whose name its issuer may not give."""
+    pems = context.auth_context().get("x509_pem_cert") or []
+    if not pems:
+        return ""
+    pem = pems[0]
+    code = _PEERS.get(pem)
+    if code is None:
+        code = _identity(pem)
+        if len(_PEERS) > 4096:
+            _PEERS.clear()
+        _PEERS[pem] = code
+    return code
 
 
 def build_server(
@@ -68,13 +99,14 @@ def build_server(
     creds: grpc.ServerCredentials,
     listen: str,
     services: Iterable[tuple[Any, Any, str]],
+    on_undecodable: UndecodableHook | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A grpc.aio server with our services, health checking and reflection.
 
     ``services`` holds (add_XServicer_to_server, servicer, full service name).
     Returns the server (not started), the bound port and the health servicer.
     """
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=_OPTIONS)
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(on_undecodable)], options=_OPTIONS)
     names = []
     for add, servicer, name in services:
         add(servicer, server)

@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from exchange import errors as E
 
@@ -67,8 +68,20 @@ def error_from_rpc(e: grpc.aio.AioRpcError, *, hop: str) -> E.TongbanError:
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
+UndecodableHook = Callable[[bytes, str, E.TongbanError], None]
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns a TongbanError raised by a unary handler into its status and reason."""
+    """Turns a TongbanError raised by a unary handler into its status and reason.
+
+    It also decodes the request itself, so a body that is not the RPC's request
+    message (corrupt wire format, invalid UTF-8 in a string field) is refused with
+    INVALID_ARGUMENT and reported to ``on_undecodable`` (the node's ledger) instead
+    of failing inside grpc with UNKNOWN.
+    """
+
+    def __init__(self, on_undecodable: UndecodableHook | None = None) -> None:
+        self.on_undecodable = on_undecodable
 
     async def intercept_service(
         self,
@@ -79,9 +92,23 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         inner: Handler = handler.unary_unary
+        decode = handler.request_deserializer
+        hook = self.on_undecodable
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
             try:
+                try:
+                    request = decode(raw) if decode is not None else raw
+                except DecodeError as e:
+                    name = getattr(getattr(decode, "__self__", None), "DESCRIPTOR", None)
+                    err = E.MalformedError(
+                        f"request body: expected a serialised {name.full_name if name else 'request'}, "
+                        f"found {len(raw)} bytes that do not parse ({e})")
+                    if hook is not None:
+                        from nodes._grpc import peer_code
+
+                        hook(raw, peer_code(context), err)
+                    raise err from None
                 return await inner(request, context)
             except E.TongbanError as e:
                 await context.abort(status_of(e), str(e), trailing_metadata=((REASON_KEY, e.code),))
@@ -94,6 +121,6 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=None,
             response_serializer=handler.response_serializer,
         )

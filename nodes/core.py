@@ -10,7 +10,7 @@ from typing import Protocol
 from pathlib import Path
 
 from exchange.directory import DirectoryView, verify_directory
-from exchange.dsse import DsseEnvelope
+from exchange.dsse import DsseEnvelope, pae_digest
 from exchange.errors import DirectoryError, TongbanError
 from exchange.ledger import Ledger, LedgerEntry, load_unexpired_message_ids
 from exchange.opener import Opened, open_envelope, peek_header
@@ -44,6 +44,16 @@ def _expires_ns(header: header_pb2.Header) -> int:
         return 0
 
 
+def _request_digest(pb: envelope_pb2.Envelope, header: header_pb2.Header, flow: str) -> str:
+    """The PAE digest of the request a row is about: a response's ``request_digest``,
+    or a request's own, so a request and its outcome rows share one key."""
+    if header.request_digest:
+        return header.request_digest.hex()
+    if flow and spec_of(pb.payload_type).kind == "request":
+        return pae_digest(pb.payload_type, pb.payload).hex()
+    return ""
+
+
 class Observer(Protocol):
     """Watches what a node does (metrics exporters implement this)."""
 
@@ -70,6 +80,7 @@ class NodeCore:
         seen = load_unexpired_message_ids(self.db_path, now_ns=clock() - _MAX_SKEW_NS)
         self.replay = ReplayWindow({mid: exp + _MAX_SKEW_NS for mid, exp in seen.items()})
         self.admission = Admission(self.replay)
+        self._close_interrupted()
         self.directory: DirectoryView | None = None
         self.signer = self.creds.sign_signer
 
@@ -117,6 +128,24 @@ class NodeCore:
             size_bytes=pb.ByteSize(),
         )
 
+    def _close_interrupted(self) -> None:
+        """After a crash: every request this node sent whose answer or failure never
+        reached its ledger gets its terminal row now, so nothing is unaccounted for."""
+        from exchange.ledger import read_entries
+
+        rows = [r.entry for r in read_entries(self.db_path)]
+        closed = {e.request_digest for e in rows
+                  if e.request_digest and (e.direction == "rejected" or
+                                           (e.direction == "received" and e.receiver == self.code))}
+        for e in rows:
+            if (e.direction == "sent" and e.sender == self.code and e.request_digest
+                    and e.request_digest not in closed and e.flow != "registration"):
+                self.ledger.append(LedgerEntry(**{
+                    **{f: getattr(e, f) for f in LedgerEntry.__dataclass_fields__},
+                    "at_ns": self.clock(), "direction": "rejected", "outcome": "interrupted",
+                    "reason": f"node {self.code} restarted before the answer to {e.message_id} arrived"}))
+                closed.add(e.request_digest)
+
     def admit(self, pb: envelope_pb2.Envelope, opened: Opened, *, peer: str, target: str = "") -> Ticket:
         """Admit a verified request (sheds load when at capacity), recording a refusal."""
         skew_ns = self.current_directory().policy.max_clock_skew_ms * 1_000_000
@@ -163,8 +192,15 @@ class NodeCore:
             outcome=error.code if error is not None else outcome,
             reason=str(error) if error is not None else "",
             trace_id=header.trace_id,
-            request_digest=header.request_digest.hex(),
+            request_digest=_request_digest(pb, header, flow),
         ))
+
+    def record_undecodable(self, raw: bytes, peer: str, error: TongbanError) -> None:
+        """Ledger a request body that did not even decode (no header to read)."""
+        self.ledger.append(LedgerEntry(
+            at_ns=self.clock(), direction="rejected", message_id="", payload_type="", flow="", sender="",
+            receiver="", peer=peer, envelope_sha256=hashlib.sha256(raw).hexdigest(), size_bytes=len(raw),
+            expires_at_ns=0, outcome=error.code, reason=str(error), trace_id="", request_digest=""))
 
     def close(self) -> None:
         self.ledger.close()

@@ -9,7 +9,10 @@ the hub can forge neither side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
+import sqlite3
 import logging
 import time
 from pathlib import Path
@@ -20,7 +23,7 @@ import grpc
 from certs.pki import HUB_CODE, load_pki_manifest, load_node_credentials
 from exchange.directory import REGIONS, DirectoryContent, MemberInfo, build_directory, seal_directory
 from exchange.opener import check_binding
-from exchange.errors import ConfigError, PeerIdentityError, PeerUnavailableError, RoutingError, TongbanError
+from exchange.errors import ConfigError, MalformedError, PeerIdentityError, PeerUnavailableError, RoutingError, TongbanError
 from exchange.geo import division_routes, province
 from exchange.keys import key_id
 from nodes._grpc import build_server, open_channel, peer_code
@@ -42,6 +45,9 @@ DEFAULT_ACCESS_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("*", "transfer.out", ("*",)),
     ("*", "transfer.commit", ("*",)),
 )
+
+
+_ENDPOINT = re.compile(r"[A-Za-z0-9.\-\[\]:]{1,253}:[0-9]{1,5}")
 
 
 def _der(cert: Any) -> bytes:
@@ -74,6 +80,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.topology = topology
         self._listen = ""
         self._republisher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.codes = [c for c in load_pki_manifest(pki_dir)["codes"] if c != HUB_CODE]
         self.members = {HUB_CODE: self._member(HUB_CODE, "国家政务服务平台", directory_pb2.MEMBER_KIND_HUB)}
         for code in self.codes:
@@ -81,6 +88,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.catalogue = self._catalogue(data_dir)
         self.revocations: list[tuple[str, int, str]] = []
         self.version = 0
+        self._load_state()
         self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, services_pb2_grpc.NodeServiceStub]] = {}
         self.server: grpc.aio.Server | None = None
         self.publish()
@@ -104,9 +112,34 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         issuers = [c for c in manifest["codes"] if c in self.members]
         return [(t["code"], t["name"], issuers) for t in manifest["cert_types"]]
 
+    def _load_state(self) -> None:
+        """After a restart: the last version, the registered endpoints and the revocations."""
+        with contextlib.closing(sqlite3.connect(self.core.db_path)) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS hub_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.commit()
+            state = dict(db.execute("SELECT key, value FROM hub_state").fetchall())
+        if state:
+            self.version = int(state["version"])
+            for code, endpoint in json.loads(state["endpoints"]).items():
+                if code in self.members:
+                    self.members[code] = MemberInfo(**{**self.members[code].__dict__, "endpoint": endpoint})
+            self.revocations = [tuple(r) for r in json.loads(state["revocations"])]  # type: ignore[misc]
+            log.warning("hub restarted from v%d with %d endpoints", self.version, len(json.loads(state["endpoints"])))
+
+    def _save_state(self) -> None:
+        endpoints = {c: m.endpoint for c, m in self.members.items() if m.endpoint}
+        with contextlib.closing(sqlite3.connect(self.core.db_path)) as db:
+            db.execute("PRAGMA synchronous=FULL")
+            db.executemany("INSERT OR REPLACE INTO hub_state (key, value) VALUES (?, ?)", [
+                ("version", str(self.version)), ("endpoints", json.dumps(endpoints)),
+                ("revocations", json.dumps(self.revocations))])
+            db.commit()
+
     def publish(self) -> int:
-        """Sign and install a new directory version; returns it."""
+        """Sign and install a new directory version (persisted, so a restarted hub
+        continues above it and knows every endpoint); returns it."""
         self.version += 1
+        self._save_state()
         content = DirectoryContent(
             version=self.version, hub=HUB_CODE, members=list(self.members.values()),
             catalogue=self.catalogue, division_routes=division_routes(),
@@ -151,6 +184,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         server, port, _ = build_server(
             creds=self.core.server_creds(), listen=listen,
             services=[(services_pb2_grpc.add_HubServiceServicer_to_server, self, "tongban.v1.HubService")],
+            on_undecodable=self.core.record_undecodable,
         )
         await server.start()
         self.server = server
@@ -171,11 +205,21 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
     async def stop(self, grace_s: float = 2.0) -> None:
         if self._republisher is not None:
             self._republisher.cancel()
+        for task in self._tasks:
+            task.cancel()
         if self.server is not None:
             await self.server.stop(grace_s)
         for channel, _ in self._channels.values():
             await channel.close()
         self.core.close()
+
+    def _warm(self, code: str) -> None:
+        """Connect to a newly registered node now, so no request pays for the TLS handshake."""
+        self._stub(code)
+        channel = self._channels[(code, self.members[code].endpoint)][0]
+        task = asyncio.get_running_loop().create_task(channel.channel_ready())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _stub(self, code: str) -> services_pb2_grpc.NodeServiceStub:
         endpoint = self.core.current_directory().endpoint(code)
@@ -206,9 +250,15 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         core.record("received", env, peer=peer, header=opened.header)
         endpoint = opened.message.endpoint  # type: ignore[attr-defined]
         sender = opened.header.sender
+        if not _ENDPOINT.fullmatch(endpoint) or not 0 < int(endpoint.rsplit(":", 1)[1]) < 65536:
+            err = MalformedError(f"payload endpoint: expected host:port (host at most 253 characters), "
+                                 f"found {endpoint[:80]!r}")
+            core.record("rejected", env, peer=peer, header=opened.header, error=err)
+            raise err
         old = self.members[sender]
         self.members[sender] = MemberInfo(**{**old.__dict__, "endpoint": endpoint})
         self.publish()
+        self._warm(sender)
         log.info("node %s registered at %s (directory v%d)", sender, endpoint, self.version)
         return services_pb2.RegisterResponse(directory=core.current_directory().envelope.to_pb())
 

@@ -2,8 +2,12 @@
 
 Each node prints one JSON line ``{"event": "ready", "code": ..., "endpoint": ...}``
 on stdout once it serves (a province: once it is registered with the hub), so a
-parent can wait for readiness without polling. SIGTERM and SIGINT stop the nodes
-gracefully: in-flight calls finish, ledgers are flushed and closed.
+parent can wait for readiness without polling. With ``--metrics-port PORT`` (off by
+default) the process first serves Prometheus metrics for all its nodes on 127.0.0.1
+(see :mod:`nodes.observability`) and says where in one line
+``{"event": "metrics", "url": "http://127.0.0.1:PORT/metrics"}``. SIGTERM and
+SIGINT stop the nodes gracefully: in-flight calls finish, ledgers are flushed and
+closed.
 
 A parent may steer the nodes through stdin, one JSON command per line (this is
 how the scenario runner injects faults; nothing else can reach it):
@@ -26,10 +30,13 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from certs.pki import HUB_CODE
 from nodes.link import Link, LinkShim, Paths
+
+if TYPE_CHECKING:
+    from nodes.observability import MetricsServer, PrometheusObserver
 
 __all__ = ["load_links", "run_hub", "run_provinces", "serve_hub", "serve_provinces"]
 
@@ -54,8 +61,27 @@ def load_links(path: Path | None) -> LinkShim:
 
 
 def _ready(code: str, endpoint: str) -> None:
-    sys.stdout.write(json.dumps({"event": "ready", "code": code, "endpoint": endpoint}) + "\n")
+    _event({"event": "ready", "code": code, "endpoint": endpoint})
+
+
+def _event(doc: dict[str, str]) -> None:
+    sys.stdout.write(json.dumps(doc) + "\n")
     sys.stdout.flush()
+
+
+def _start_metrics(port: int | None) -> tuple[PrometheusObserver | None, MetricsServer | None]:
+    """The process's observer and exporter; (None, None) when ``port`` is None (off).
+
+    Port 0 picks a free port (the CLI maps its ``--metrics-port 0`` default to None).
+    """
+    if port is None:
+        return None, None
+    from nodes.observability import PrometheusObserver, start_metrics_server
+
+    observer = PrometheusObserver()
+    server = start_metrics_server(observer, port=port)
+    _event({"event": "metrics", "url": server.url})
+    return observer, server
 
 
 async def _apply(cmd: dict[str, Any], nodes: dict[str, _Steerable], shim: LinkShim) -> None:
@@ -121,35 +147,48 @@ async def _serve_until_stopped(nodes: dict[str, _Steerable], shim: LinkShim) -> 
 
 
 async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path | None = None,
-                    topology: str = "star") -> None:
+                    topology: str = "star", metrics_port: int | None = None) -> None:
     from nodes.hub import HubNode
 
     shim = load_links(links)
-    hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology)
-    port = await hub.start(listen)
-    _ready(HUB_CODE, f"{listen.rsplit(':', 1)[0]}:{port}")
+    observer, metrics = _start_metrics(metrics_port)
     try:
-        await _serve_until_stopped({HUB_CODE: hub}, shim)
+        hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology)
+        hub.core.observer = observer
+        port = await hub.start(listen)
+        _ready(HUB_CODE, f"{listen.rsplit(':', 1)[0]}:{port}")
+        try:
+            await _serve_until_stopped({HUB_CODE: hub}, shim)
+        finally:
+            await hub.stop()
     finally:
-        await hub.stop()
+        if metrics is not None:
+            metrics.close()
 
 
 async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path, listen: str, hub: str,
-                          links: Path | None = None) -> None:
+                          links: Path | None = None, metrics_port: int | None = None) -> None:
     from nodes.province import ProvinceNode
 
     host, _, port_text = listen.rpartition(":")
     if len(codes) > 1 and port_text not in ("0", ""):
         raise SystemExit(f"--listen {listen}: several provinces in one process need port 0 (one port each)")
     shim = load_links(links)
-    nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim) for c in codes]
+    observer, metrics = _start_metrics(metrics_port)
     try:
+        nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim) for c in codes]
         for node in nodes:
-            await node.start(f"{host}:{port_text or 0}")
-            _ready(node.code, node.endpoint)
-        await _serve_until_stopped({n.code: n for n in nodes}, shim)
+            node.core.observer = observer
+        try:
+            for node in nodes:
+                await node.start(f"{host}:{port_text or 0}")
+                _ready(node.code, node.endpoint)
+            await _serve_until_stopped({n.code: n for n in nodes}, shim)
+        finally:
+            await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
     finally:
-        await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
+        if metrics is not None:
+            metrics.close()
 
 
 def run_hub(**kwargs: Any) -> None:

@@ -130,6 +130,7 @@ class ProvinceNode:
                 (services_pb2_grpc.add_WindowServiceServicer_to_server, _WindowServicer(self),
                  "tongban.v1.WindowService"),
             ],
+            on_undecodable=self.core.record_undecodable,
         )
         await server.start()
         self.server = server

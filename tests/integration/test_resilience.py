@@ -82,12 +82,17 @@ def _p99(c: Country, seconds: float) -> dict[str, FlowStats]:
 
 @pytest.mark.slow
 def test_a_slow_province_does_not_stall_the_others(four: Country, capsys: pytest.CaptureFixture[str]) -> None:
-    healthy = _p99(four, 6)
-    four.hub.links.set(SLOW, delay_ms=250)  # the hub's path to 510000: answers 500 ms later
-    slowed = _p99(four, 6)
+    # alternate the two conditions and keep each one's best p99: noise on a shared
+    # 2-core machine only ever adds latency, the effect measured here must survive it
+    runs: dict[bool, list[dict[str, FlowStats]]] = {False: [], True: []}
+    for slow in (False, True, False, True):
+        four.hub.links.set(SLOW, delay_ms=250 if slow else 0)  # the hub's path to 510000: +500 ms
+        runs[slow].append(_p99(four, 4))
+    healthy = min(runs[False], key=lambda r: r["identity.verify"].percentile_ms(99))
+    slowed = min(runs[True], key=lambda r: r["identity.verify"].percentile_ms(99))
     base, now = healthy["identity.verify"].percentile_ms(99), slowed["identity.verify"].percentile_ms(99)
-    assert healthy["identity.verify"].ok == healthy["identity.verify"].count > 100
-    assert slowed["identity.verify"].ok == slowed["identity.verify"].count > 100
+    assert healthy["identity.verify"].ok == healthy["identity.verify"].count > 80
+    assert slowed["identity.verify"].ok == slowed["identity.verify"].count > 80
     assert slowed["healthcode.check"].percentile_ms(50) >= 500  # the slow province is really slow
     with capsys.disabled():
         print(f"\nslow-province isolation: unaffected p99 {base:.2f} ms healthy, {now:.2f} ms with 510000 "

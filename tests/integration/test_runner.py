@@ -169,3 +169,35 @@ rate_per_s = 20
     assert report["interrupted"] is True
     assert all(v["verified"] for v in report["ledgers"].values())
     assert report["reconciliation"]["sent"] > 0
+
+
+def test_sigkill_of_a_province_and_of_the_hub_loses_nothing(tmp_path: Path, cache: Path) -> None:
+    path = _write(tmp_path, "crash", f"""
+[topology]
+nodes = {NODES}
+province_processes = 2
+delay = 0
+[load]
+duration_s = 9
+request_timeout_s = 2
+[load.flows."identity.verify"]
+rate_per_s = 40
+[[faults]]
+kind = "node_crash"
+at_s = 2
+duration_s = 1.5
+nodes = ["440000"]
+[[faults]]
+kind = "hub_crash"
+at_s = 5
+duration_s = 1
+""")
+    report = _run(path, tmp_path / "out", cache)
+    rec = report["reconciliation"]
+    assert all(v["verified"] for v in report["ledgers"].values()), report["ledgers"]
+    assert rec["lost"] == 0 and rec["sent"] == rec["delivered"] + rec["rejected"] + rec["failed"]
+    assert rec["failed"] > 0  # the kills were felt
+    ts = report["timeseries"]
+    failed = dict(zip(ts["t_s"], ts["failed"], strict=True))
+    assert all(failed.get(t, 0) == 0 for t in (8,)), failed  # and everything works again afterwards
+    assert [f["applied"] for f in report["faults"]] == [True, True]

@@ -157,7 +157,7 @@ class Case:
     attack: Callable[[Ctx], Seen]
     status: grpc.StatusCode
     message: str  # str.format template over Seen.values; "{*}" matches any text
-    ledger: tuple[str, str] | None  # (node, outcome); outcome "ok" = a "received" row
+    ledger: tuple[str, str] | None  # (node, outcome): a "rejected" row; "ok": "received", "retry": "forwarded"
     where: str = "country"  # or "rogue"
     bug: str = ""
 
@@ -552,26 +552,55 @@ def request_skipping_the_hub(ctx: Ctx) -> Seen:
     return b.seen(to_province(ctx, b.env), v=d.version, topology=d.topology)
 
 
-def _captured(ctx: Ctx) -> envelope_pb2.Envelope:
+def _captured(ctx: Ctx) -> services_pb2.SubmitResponse:
+    """A real exchange 440000 -> 110000 through the hub, as a service window made it."""
     cert = _a_certificate(ctx.country, TARGET)
     reply = submit(ctx.country, ORIGIN, flow="ecert.fetch",
                    subject=header_pb2.Subject(holder_id=cert.holder_code, cert_type=cert.type_code))
     assert reply.outcome == "ok", reply.detail
-    return reply.request
+    return reply
 
 
-def _replay(ctx: Ctx, send: Callable[[Ctx, envelope_pb2.Envelope], tuple[grpc.StatusCode, str, Any]]) -> Seen:
-    env = _captured(ctx)
-    header = payloads.parse_routed(env.payload_type, env.payload).header
-    return Built(env, header, env.payload).seen(send(ctx, env))
+def _received(ctx: Ctx, node: str, message_id: str) -> int:
+    ctx.country.flush_ledgers()
+    return len(read_entries(ctx.country.data / f"{node}.sqlite", direction="received", message_id=message_id))
 
 
 def replay_to_the_hub(ctx: Ctx) -> Seen:
-    return _replay(ctx, lambda c, e: to_hub(c, e))
+    """The captured request again, byte for byte, by its own sender (the only TLS peer the hub
+    takes it from): an idempotent retry. The hub answers with the recorded response and does
+    not forward it again (nodes/admission.py)."""
+    window = _captured(ctx)
+    env = window.request
+    header = payloads.parse_routed(env.payload_type, env.payload).header
+    r = to_hub(ctx, env)
+    if r[0] == OK:
+        assert r[2].envelope == window.response  # the recorded answer, not a new one
+    assert _received(ctx, TARGET, header.message_id) == 1  # 110000 processed it once
+    return Seen(r[0], r[1], {"mid": header.message_id},
+                ("request_digest", DsseEnvelope.from_pb(env).digest().hex()))
+
+
+def replay_by_another_node(ctx: Ctx) -> Seen:
+    """The captured request submitted by 510000 (say, after a leak): never a retry."""
+    env = _captured(ctx).request
+    header = payloads.parse_routed(env.payload_type, env.payload).header
+    return Built(env, header, env.payload).seen(to_hub(ctx, env, tls=OTHER))
+
+
+def message_id_reused_with_other_content(ctx: Ctx) -> Seen:
+    """The sender signs a new request under a message id it already used."""
+    old = _captured(ctx).request
+    mid = payloads.parse_routed(old.payload_type, old.payload).header.message_id
+    b = build(ctx, header={"message_id": mid})
+    return b.seen(to_hub(ctx, b.env))
 
 
 def replay_to_the_province(ctx: Ctx) -> Seen:
-    return _replay(ctx, lambda c, e: to_province(c, e))
+    """The captured request straight to its receiver, which has seen it (from the hub)."""
+    env = _captured(ctx).request
+    header = payloads.parse_routed(env.payload_type, env.payload).header
+    return Built(env, header, env.payload).seen(to_province(ctx, env))
 
 
 # -- access, binding, directory (rogue country) ---------------------------------------
@@ -689,11 +718,6 @@ FORMATTED = {
 #: payload fields (flow, field); none of them has a limit today. Flows added later (healthcode.check,
 #: joint.act, transfer.*) should add their text fields here once their answers are settled.
 PAYLOAD_FIELDS = (("ecert.fetch", "identifier"), ("identity.verify", "name"), ("identity.verify", "photo_sha256"))
-PAYLOAD_BUG = ("payload text fields have no length limit: {field} of 10000 characters is accepted and answered. "
-               "exchange/opener.py:144 (open_envelope step 9, parse_payload) checks no payload string; proposed fix: "
-               "a per-type table of string limits in exchange/payloads.py (identifier <= 128, name <= 64, "
-               "photo_sha256 = 64 hex) checked after parsing, raising HeaderError-like "
-               "MalformedError 'payload {field}: expected at most N characters, found M' (INVALID_ARGUMENT)")
 
 
 def _text_attack(path: str, value: str, *, flow: str = "ecert.fetch", in_body: bool = False) -> Callable[[Ctx], Seen]:
@@ -738,7 +762,7 @@ def _text_cases() -> list[Case]:
         cases.append(Case(f"oversized-{flow}.{name}", _text_attack(name, HUGE, flow=flow, in_body=True),
                           grpc.StatusCode.INVALID_ARGUMENT,
                           f"payload {name}: expected at most {WILD} characters, found {{n}}",
-                          (HUB_CODE, "malformed"), bug=PAYLOAD_BUG.format(field=name)))
+                          (HUB_CODE, "malformed")))
     return cases
 
 
@@ -751,24 +775,7 @@ HANDSHAKE = f"failed to connect to all addresses; last error: UNAVAILABLE: ipv4:
 UNKNOWN_KEY = ("envelope from {sender} signed by key {kid}…, expected one of the directory's keys for {sender} "
                "(directory v{v}: {known}…)")
 BAD_SIG = "envelope {mid} from 440000 (key {kid}…): signature does not verify"
-UNDECODABLE_BUG = (
-    "a request body that is not a valid protobuf (or has invalid UTF-8 in a string field of the "
-    "ExchangeRequest/Envelope) fails in grpc's request_deserializer, before ErrorInterceptor: the caller "
-    "gets UNKNOWN \"Unexpected <class 'DecodeError'>...\" and nothing is ledgered. nodes/_status.py:97 "
-    "(ErrorInterceptor.intercept_service) passes handler.request_deserializer through unchanged; proposed "
-    "fix: wrap it in ErrorInterceptor so a DecodeError yields a sentinel carrying the raw bytes, and have the "
-    "wrapped handler raise MalformedError (INVALID_ARGUMENT, reason malformed) after a node-supplied callback "
-    "records a 'rejected' ledger row with the sha256 of the raw bytes")
 
-CN_ONLY_BUG = (
-    "a node's TLS identity is its certificate's CN alone (nodes/_grpc.py:59 peer_code), whoever issued it: "
-    "province 440000's own intermediate CA can mint CN=window (then 110000's WindowService signs and sends "
-    "requests as 110000 for 440000 and returns the answers to it: any citizen's certificates, outside "
-    "440000's access rules and audited as 110000's) or CN=000000 (then 110000 takes 440000's direct requests "
-    "as coming from the hub, skipping it in a star topology). Proposed fix: in peer_code, read the leaf "
-    "from auth_context()['x509_pem_cert'] and accept its CN only if the issuer is that node's intermediate "
-    "(certs._x509.intermediate_cn(code)), and CN=window only from the hub's intermediate; anything else is "
-    "no identity (PeerIdentityError, ledgered where an envelope came with it)")
 
 CASES: list[Case] = [
     # the TLS transport: refused at the handshake, before any tongban code runs
@@ -793,9 +800,9 @@ CASES: list[Case] = [
     Case("node-certificate-calling-a-window-service", node_calling_a_window_service, UNAUTH,
          "WindowService serves the client 'window', found TLS peer '440000'", None),
     Case("window-certificate-minted-by-a-province-ca", window_certificate_minted_by_a_province, UNAUTH,
-         f"{WILD}window{WILD}", None, bug=CN_ONLY_BUG),
+         f"{WILD}window{WILD}", None),
     Case("hub-tls-identity-minted-by-a-province-ca", hub_identity_minted_by_a_province, UNAUTH,
-         f"{WILD}TLS peer{WILD}", (TARGET, "peer_identity"), bug=CN_ONLY_BUG),
+         f"{WILD}TLS peer{WILD}", (TARGET, "peer_identity")),
     # signatures
     Case("valid-signature-over-a-different-payload", signature_over_another_payload, UNAUTH, BAD_SIG,
          (HUB_CODE, "bad_signature")),
@@ -826,9 +833,9 @@ CASES: list[Case] = [
          "that do not parse (Error parsing message with type 'tongban.v1.RoutedPayload': Wire format was corrupt)",
          (HUB_CODE, "malformed")),
     Case("malformed-request-protobuf", malformed_request_message, INVALID,
-         f"{WILD}tongban.v1.ExchangeRequest{WILD}", (HUB_CODE, "malformed"), bug=UNDECODABLE_BUG),
+         f"{WILD}tongban.v1.ExchangeRequest{WILD}", (HUB_CODE, "malformed")),
     Case("not-utf8-in-envelope-payload-type", bad_utf8_in_envelope_payload_type, INVALID,
-         f"{WILD}tongban.v1.ExchangeRequest{WILD}", (HUB_CODE, "malformed"), bug=UNDECODABLE_BUG),
+         f"{WILD}tongban.v1.ExchangeRequest{WILD}", (HUB_CODE, "malformed")),
     Case("not-utf8-in-a-header-field", bad_utf8_in_header, INVALID,
          f"payload of type {payloads.ECERT_REQUEST}: expected a serialised tongban.v1.RoutedPayload, found {{n}} "
          "bytes that do not parse (Error parsing message with type 'tongban.v1.RoutedPayload': "
@@ -851,7 +858,12 @@ CASES: list[Case] = [
     Case("request-skipping-the-hub", request_skipping_the_hub, grpc.StatusCode.PERMISSION_DENIED,
          "directory v{v} ({topology} topology) routes 440000 to 110000 through the hub: expected the request from "
          "the hub, found it from 440000", (TARGET, "access_denied")),
-    Case("replay-of-a-captured-envelope-to-the-hub", replay_to_the_hub, grpc.StatusCode.ALREADY_EXISTS,
+    Case("replay-of-a-captured-envelope-to-the-hub", replay_to_the_hub, OK, "", (HUB_CODE, "retry")),
+    Case("replay-of-a-captured-envelope-by-another-node", replay_by_another_node, grpc.StatusCode.ALREADY_EXISTS,
+         "message {mid} from 440000 was already received: expected a new message id, found one seen inside the "
+         "replay window", (HUB_CODE, "replay")),
+    Case("message-id-reused-with-other-content", message_id_reused_with_other_content,
+         grpc.StatusCode.ALREADY_EXISTS,
          "message {mid} from 440000 was already received: expected a new message id, found one seen inside the "
          "replay window", (HUB_CODE, "replay")),
     Case("replay-of-a-captured-envelope-to-the-province", replay_to_the_province, grpc.StatusCode.ALREADY_EXISTS,
@@ -875,16 +887,15 @@ CASES: list[Case] = [
          (HUB_CODE, "access_denied"), where="rogue"),
     Case("oversized-registration.endpoint", oversized_registration_endpoint, INVALID,
          f"payload endpoint: expected at most {WILD} characters, found {{n}}", (HUB_CODE, "malformed"),
-         where="rogue", bug=(
-             "Registration.endpoint has no bound or format: a province can register 10000 characters (up to the "
-             "4 MiB envelope limit) and the hub signs it into the directory every node fetches every 5 s; "
-             "nodes/hub.py:207 (HubNode.Register) takes opened.message.endpoint as is. Proposed fix: before "
-             "publishing, require host:port (host <= 253 characters, port 1-65535) and refuse others with "
-             "MalformedError 'payload endpoint: expected at most 260 characters, found N' / 'expected host:port'")),
+         where="rogue"),
     Case("revoked-key", revoked_key, UNAUTH,
          "envelope from 510000 signed by key {kid}…, which directory v{v} revoked (key compromise): "
          "expected a key in force", (HUB_CODE, "revoked_key"), where="rogue"),  # last: revocation is permanent
 ]
+
+
+#: the ledger direction of a row whose outcome is not a refusal
+DIRECTION = {"ok": "received", "retry": "forwarded"}
 
 
 def _param(case: Case) -> Any:
@@ -908,7 +919,7 @@ def test_attack(case: Case, request: pytest.FixtureRequest, tmp_path: Path) -> N
         c.flush_ledgers()
         rows: list[LedgerEntry] = [
             r.entry for r in read_entries(c.data / f"{node}.sqlite",
-                                          direction="received" if outcome == "ok" else "rejected", outcome=outcome)
+                                          direction=DIRECTION.get(outcome, "rejected"), outcome=outcome)
             if getattr(r.entry, seen.match[0]) == seen.match[1]]
         assert rows, f"no {outcome} row in {node}'s ledger with {seen.match[0]}={seen.match[1]!r}"
         assert seen.details.endswith(rows[-1].reason), (rows[-1].reason, seen.details)

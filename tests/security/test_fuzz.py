@@ -1,7 +1,9 @@
 """Fuzzing running nodes with hypothesis: generated and mutated envelopes over mTLS.
 
-Envelopes are sent to the hub's ``Exchange`` and to a province's ``Handle`` as
-node 440000 would send them. Properties, for every example:
+Envelopes are sent to the hub's ``Exchange`` over 440000's TLS identity, as 440000
+would send them, and to 110000's ``Handle`` over the hub's, as the hub would forward
+them (a province takes requests from the hub; in a star topology only from it).
+Properties, for every example:
 
 - a success only ever answers an envelope carrying exactly one signature, by the
   key the PKI issued to the header's sender, over the PAE of the bytes sent
@@ -303,15 +305,8 @@ def test_fuzz_province_handle(target: Target) -> None:
         services_pb2.HandleRequest(envelope=env), timeout=10))
 
 
-UNDECODABLE_BUG = (
-    "request bodies that do not decode as the RPC's request message (corrupt wire format, or invalid UTF-8 in "
-    "Envelope.payload_type / Signature.keyid) fail in grpc's request_deserializer before ErrorInterceptor: "
-    "UNKNOWN 'Unexpected <class DecodeError>', no reason code, nothing ledgered. nodes/_status.py:97 "
-    "(ErrorInterceptor.intercept_service); proposed fix: wrap request_deserializer so a DecodeError becomes "
-    "MalformedError (INVALID_ARGUMENT, reason malformed) ledgered by the node with the sha256 of the raw bytes")
 
 
-@pytest.mark.xfail(strict=True, reason=UNDECODABLE_BUG)
 def test_fuzz_hub_raw_request_bytes(target: Target) -> None:
     """Bytes on the wire, not protobuf messages: random, and mutations of a real ExchangeRequest."""
     t = target

@@ -140,9 +140,9 @@ BAD: list[tuple[str, str, str]] = [
      "faults: expected an array of tables ([[faults]]), found a table"),
     ("fault without kind", FLOW + "[[faults]]\nat_s = 1\n",
      "faults[0].kind: required key missing (expected one of: node_down, hub_down, link_slow, link_loss, "
-     "partition, key_revoked)"),
+     "partition, key_revoked, node_crash, hub_crash)"),
     ("unknown fault kind", FLOW + '[[faults]]\nkind = "meteor"\nat_s = 1\n',
-     "faults[0].kind: expected one of: node_down, hub_down, link_slow, link_loss, partition, key_revoked; "
+     "faults[0].kind: expected one of: node_down, hub_down, link_slow, link_loss, partition, key_revoked, node_crash, hub_crash; "
      "found string 'meteor'"),
     ("key_revoked with two nodes", FLOW + '[[faults]]\nkind = "key_revoked"\nat_s = 1\nnodes = ["110000", "440000"]\n',
      "faults[0].nodes: expected exactly one province code for key_revoked, found 2"),

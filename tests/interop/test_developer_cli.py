@@ -1,0 +1,65 @@
+"""What a developer or student meets first on the command line: help with
+examples, one-line errors, and `tongban doctor`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tongban.cli import main
+
+pytestmark = pytest.mark.interop
+
+COMMANDS = [["pki", "init"], ["world", "generate"], ["node", "hub"], ["node", "province"], ["run"], ["report"],
+            ["scenarios"], ["compare"], ["trace"], ["ledger", "verify"], ["doctor"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_help_shows_examples(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:\n" in out
+    assert f"tongban {' '.join(command)}" in out.split("examples:", 1)[1]
+
+
+def test_top_level_help_lists_doctor(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "doctor" in out and "tongban doctor" in out
+
+
+def test_metrics_port_is_validated(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["node", "hub", "--pki", "p", "--data", "d", "--metrics-port", "70000"])
+    assert exit_info.value.code == 2
+    assert "--metrics-port: expected a port number 0-65535, found 70000" in capsys.readouterr().err
+
+
+def test_doctor_prints_a_checklist_and_passes_here(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "tongban", "doctor"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "tongban doctor"
+    for what in ("Python", "loopback port", "write access .", "write access runs/", "openssl", "node",
+                 "grpcurl", "buf", "chromium"):
+        assert any(line.split("]", 1)[1].strip().startswith(what) for line in lines[1:-1]), what
+    assert "[ ok ] Python" in done.stdout
+    assert f"{tmp_path / 'runs'} (will be created)" in done.stdout
+    assert not (tmp_path / "runs").exists(), "doctor must not create runs/"
+    assert lines[-1].startswith("required checks passed")
+
+
+def test_doctor_fails_without_write_access() -> None:
+    """/proc refuses new files even to root: the required check fails and says so."""
+    done = subprocess.run([sys.executable, "-m", "tongban", "doctor"], cwd="/proc", capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stdout
+    assert "[FAIL] write access ." in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("FAILED: write access ., write access runs/")
