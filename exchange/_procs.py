@@ -36,9 +36,10 @@ class Children:
         self._buffers: dict[int, bytes] = {}
 
     def start(self, args: list[str], name: str, *, module: str = "tongban",
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+              env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        """Start ``python -m module args`` (after ``prefix``, e.g. ``ip netns exec NS``)."""
         with open(self.log_dir / f"{name}.log", "ab") as err:
-            p = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=err,
+            p = subprocess.Popen([*prefix, sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=err,
                                  stdin=subprocess.PIPE, start_new_session=True,
                                  env={**os.environ, **env} if env else None)
         self.procs.append(p)
