@@ -148,6 +148,8 @@ class ReportSpec:
     markdown: bool = True
     html: bool = True
     charts: bool = True
+    #: the p99 a provincial client accepts for a national call; sweeps mark the knee by it
+    latency_budget_ms: float = 3000.0
 
 
 def _default_links() -> dict[str, LinkSpec]:
@@ -445,7 +447,7 @@ def load_scenario(path: Path | str, *, overrides: Mapping[str, Any] | None = Non
             duration_s=c.number(f"{key}.duration_s", c.need(key, r, "duration_s", _POSITIVE.describe()), _POSITIVE),
             factor=c.number(f"{key}.factor", c.need(key, r, "factor", _NON_NEGATIVE.describe()), _NON_NEGATIVE)))
 
-    report = c.table("report", doc.get("report", {}), ("charts", "html", "markdown"))
+    report = c.table("report", doc.get("report", {}), ("charts", "html", "latency_budget_ms", "markdown"))
     return Scenario(
         name=path.stem,
         path=path,
@@ -472,7 +474,8 @@ def load_scenario(path: Path | str, *, overrides: Mapping[str, Any] | None = Non
         apply=_apply(c, load),
         faults=tuple(_fault(c, f"faults[{i}]", f, nodes, before_end)
                      for i, f in enumerate(c.tables("faults", doc.get("faults", []), "[[faults]]"))),
-        report=ReportSpec(**{k: c.boolean(f"report.{k}", v) for k, v in report.items()}),
+        report=ReportSpec(**{k: (c.number(f"report.{k}", v, _POSITIVE) if k == "latency_budget_ms"
+                                 else c.boolean(f"report.{k}", v)) for k, v in report.items()}),
     )
 
 

@@ -118,6 +118,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override the world and load seed")
     run.add_argument("--cache", type=Path, default=Path("runs/.cache"), help="PKI and world cache")
 
+    sw = sub.add_parser("sweep", help="run a scenario over ranges of values: the capacity curve and its knee",
+                        formatter_class=_RAW, epilog=_examples(
+                            "tongban sweep scenarios/baseline-2020.toml --set load.rate_per_s=50..250:50",
+                            "tongban sweep scenarios/quickstart.toml --set load.rate_per_s=40..200:40 "
+                            "--set topology.kind=star,regional,direct --budget-ms 200 --duration 15",
+                            "",
+                            "KEY is one of: load.rate_per_s (total offered load; flows keep their proportions),",
+                            "load.duration_s, topology.kind, topology.delay, topology.hub_at, world.seed."))
+    sw.add_argument("file", type=Path)
+    sw.add_argument("--set", dest="axes", action="append", required=True, metavar="KEY=START..STOP:STEP",
+                    help="an axis: KEY=START..STOP:STEP (inclusive) or KEY=a,b,c; repeat for more axes")
+    sw.add_argument("--budget-ms", type=float, help="p99 budget for the knee (default: the file's "
+                    "report.latency_budget_ms, 3000)")
+    sw.add_argument("--duration", type=float, metavar="S", help="override each point's load duration")
+    sw.add_argument("--seed", type=int)
+    sw.add_argument("--out", type=Path, help="sweep directory (default runs/sweep-<scenario>-<timestamp>/)")
+    sw.add_argument("--cache", type=Path, default=Path("runs/.cache"))
+
     rep = sub.add_parser("report", help="re-render report.md, report.html and charts from a run's report.json",
                          formatter_class=_RAW, epilog=_examples("tongban report runs/quickstart-20261128-010000/"))
     rep.add_argument("dir", type=Path, metavar="RUN_DIR")
@@ -210,6 +228,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from exchange.scenario import load_scenario
     from tongban._summary import print_summary
 
+    if a.file.suffix == ".py":
+        return _run_script(a)
     scenario = load_scenario(a.file, overrides={"duration_s": a.duration, "seed": a.seed})
     out = a.out or Path("runs") / f"{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
     progress = LiveProgress(total_s=scenario.duration_s)
@@ -217,6 +237,51 @@ def _cmd_run(a: argparse.Namespace) -> int:
     print_summary(result.report(), out)
     failed = sum(sum(s.failed_by_reason().values()) for s in result.flows.values())
     return 1 if failed or result.interrupted or result.recon.lost else 0
+
+
+def _cmd_sweep(a: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from exchange.scenario import load_scenario
+    from exchange.sweep import parse_axis, sweep
+
+    scenario = load_scenario(a.file, overrides={"duration_s": a.duration, "seed": a.seed})
+    axes = [parse_axis(s) for s in a.axes]
+    out = a.out or Path("runs") / f"sweep-{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    print(f"· sweeping {scenario.name}: {' x '.join(f'{k} {v}' for k, v in axes)} into {out}", file=sys.stderr)
+    result = sweep(scenario, axes, out_dir=out, budget_ms=a.budget_ms, cache_dir=a.cache)
+    console = Console(soft_wrap=True)
+    console.width = max(console.width, 120)
+    knees = result.knees()
+    for label, pts in result.series().items():
+        table = Table(title=f"{scenario.name} [{label}]: knee at {knees[label]} req/s "
+                            f"(p99 budget {result.budget_ms:g} ms)")
+        for col in ("offered/s", "achieved ok/s", "p50 ms", "p99 ms", "failed", "lost", ""):
+            table.add_column(col, justify="right")
+        for p in pts:
+            mark = "◀ knee" if p["offered_per_s"] == knees[label] else ""
+            table.add_row(f"{p['offered_per_s']:g}", f"{p['throughput_per_s']:.1f}", f"{p['p50_ms']:.1f}",
+                          f"{p['p99_ms']:.1f}", str(p["failed"]), str(p["lost"]), mark)
+        console.print(table)
+    print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
+    return 0
+
+
+def _run_script(a: argparse.Namespace) -> int:
+    """``tongban run script.py``: run a scenario script that uses exchange.api."""
+    import runpy
+
+    from exchange import api
+
+    out = a.out or Path("runs") / f"{a.file.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    token = api.run_dir_context(out)
+    try:
+        runpy.run_path(str(a.file), run_name="__main__")
+    finally:
+        token.var.reset(token)
+    print(f"runs of {a.file.name} are in {out}")
+    return 0
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
@@ -408,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     handler = {"pki": _cmd_pki, "world": _cmd_world, "node": _cmd_node, "run": _cmd_run,
-               "trace": _cmd_trace, "ledger": _cmd_ledger, "report": _cmd_report,
+               "trace": _cmd_trace, "ledger": _cmd_ledger, "report": _cmd_report, "sweep": _cmd_sweep,
                "scenarios": _cmd_scenarios, "compare": _cmd_compare, "doctor": _cmd_doctor}[args.command]
     try:
         return handler(args)
