@@ -102,7 +102,7 @@ COMPOSITE_FLOWS: tuple[str, ...] = ("ecert.transfer", "tongban.apply")
 FLOWS: dict[str, str] = {s.flow: s.media_type for s in _SPECS.values() if s.response_type}
 
 #: Every flow a scenario's load may name.
-LOAD_FLOWS: tuple[str, ...] = (*sorted(FLOWS), *COMPOSITE_FLOWS)
+LOAD_FLOWS: tuple[str, ...] = (*sorted(f for f in FLOWS if not f.startswith("transfer.")), *COMPOSITE_FLOWS)
 
 
 def spec_of(media_type: str) -> PayloadSpec:

@@ -61,7 +61,7 @@ def plan_requests(scenario: Scenario, data_dir: Path) -> list[dict[str, Any]]:
             p = rng.choice(people[target])
             wrong = rng.random() < scenario.identity_mismatch_ratio
             req.update(holder=p.id_number, name=(p.name + "某") if wrong else p.name, photo=p.photo_sha256)
-        elif flow == "ecert.fetch":
+        elif flow in ("ecert.fetch", "ecert.transfer"):
             c = rng.choice(certs[target])
             req.update(holder=c.holder_code, cert_type=c.type_code)
         plan.append(req)

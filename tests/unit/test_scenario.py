@@ -40,7 +40,7 @@ BAD: list[tuple[str, str, str]] = [
      "load.rate: unknown key (expected one of: apply, duration_s, flows, gravity_exponent, identity_mismatch_ratio, "
      "loadgen_processes, matrix, ramps, request_timeout_s, selection, warmup_s)"),
     ("unknown report key", FLOW + "[report]\npdf = true\n",
-     "report.pdf: unknown key (expected one of: charts, html, markdown)"),
+     "report.pdf: unknown key (expected one of: charts, html, latency_budget_ms, markdown)"),
     ("unknown link key", FLOW + '[topology.links."540000"]\ndelay = 5\n',
      "topology.links.540000.delay: unknown key (expected one of: delay_ms, jitter_ms, loss)"),
     ("unknown ramp key", FLOW + "[[load.ramps]]\nat_s = 1\nduration_s = 1\nfactor = 2\nuntil_s = 3\n",
@@ -282,7 +282,8 @@ def test_to_dict_is_json_serialisable(tmp_path: Path) -> None:
     assert d["flows"] == [{"flow": "identity.verify", "rate_per_s": 10.0}]
     assert d["faults"] == [{"kind": "hub_down", "at_s": 1.0, "duration_s": 2.0, "nodes": [], "delay_ms": None,
                             "jitter_ms": None, "loss": None}]
-    assert d["report"] == {"markdown": True, "html": True, "charts": True} and d["matrix"] is None
+    assert d["report"] == {"markdown": True, "html": True, "charts": True, "latency_budget_ms": 3000.0}
+    assert d["matrix"] is None
 
 
 def test_replace_revalidates(tmp_path: Path) -> None:
