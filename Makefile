@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup proto bench clean
+.PHONY: run test setup proto bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 # Regenerate the committed protobuf / gRPC code from proto/tongban/v1/*.proto.
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/tongban/v1/*.proto
+
+# Benchmark against a bare gRPC relay (bench/README.md); results in bench/results/latest.json.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet 'uvloop>=0.19,<1' 'py-spy>=0.3,<1'
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
