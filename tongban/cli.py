@@ -81,8 +81,10 @@ def _parser() -> argparse.ArgumentParser:
         "tongban node hub --pki pki/ --data world/ --topology direct",
         "",
         "It prints {\"event\": \"ready\", \"code\": \"000000\", \"endpoint\": ...} when it serves;",
-        "Ctrl-C (SIGINT) or SIGTERM stops it gracefully. Call it with grpcurl:",
-        "  grpcurl -cacert pki/ca/root.crt -cert pki/nodes/440000/tls.crt -key pki/nodes/440000/tls.key \\",
+        "Ctrl-C (SIGINT) or SIGTERM stops it gracefully. Call it with grpcurl (the client",
+        "certificate file holds the leaf and its intermediate; see docs/how-it-works.md):",
+        "  cat pki/nodes/440000/tls.crt pki/nodes/440000/chain.pem > 440000-client.pem",
+        "  grpcurl -cacert pki/ca/root.crt -cert 440000-client.pem -key pki/nodes/440000/tls.key \\",
         "    -servername node-000000.tongban.test 127.0.0.1:7000 list"))
     hub.add_argument("--topology", choices=["star", "regional", "direct"], default="star",
                      help="who exchanges directly: star (all via the hub), regional, direct (X-Road)")

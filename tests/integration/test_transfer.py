@@ -52,6 +52,39 @@ def _submit(channel: grpc.Channel, cert: Any) -> services_pb2.SubmitResponse:
         subject=header_pb2.Subject(holder_id=cert.holder_code, cert_type=cert.type_code)), timeout=15)
 
 
+class _Cluster:
+    """Hub, A and B as separate processes on loopback, each killable."""
+
+    def __init__(self, pki: Path, world: Path, tmp: Path, *, crash: dict[str, str]) -> None:
+        (tmp / "data").mkdir()
+        self.data = copy_world(world, tmp / "data")
+        (tmp / "logs").mkdir()
+        self.kids = Children(tmp / "logs")
+        self.pki = pki
+        self.common = ["--pki", str(pki), "--data", str(self.data), "--listen", "127.0.0.1:0"]
+        hub = self.kids.start(["node", "hub", *self.common], "hub")
+        self.hub_at = self.kids.wait_ready(hub, ["000000"])["000000"]
+        self.procs: dict[str, Any] = {}
+        self.endpoints: dict[str, str] = {}
+        for code in (A, B):
+            self.start(code, crash.get(code))
+
+    def start(self, code: str, crash_at: str | None = None) -> Any:
+        """Start (or restart) a province; returns once it serves and is registered."""
+        p = self.kids.start(["node", "province", code, *self.common, "--hub", self.hub_at], code,
+                            env={"TONGBAN_CRASH_AT": crash_at} if crash_at else None)
+        self.endpoints.update(self.kids.wait_ready(p, [code]))
+        self.procs[code] = p
+        return p
+
+    def window(self) -> grpc.Channel:
+        """A window client at B, the province the holder moves to."""
+        chain, key, root = load_client_credentials(self.pki)
+        creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+        return grpc.secure_channel(self.endpoints[B], creds,
+                                   options=[("grpc.ssl_target_name_override", f"node-{B}.tongban.test")])
+
+
 def test_transfer_moves_the_certificate_exactly_once(country: Country) -> None:
     cert = _a_holder(country.data)
     with country.window_channel(B) as ch:
@@ -73,24 +106,10 @@ def test_transfer_moves_the_certificate_exactly_once(country: Country) -> None:
 @pytest.mark.parametrize("crash_at", ["transfer.after_out", "transfer.after_issue"])
 def test_transfer_survives_the_coordinator_killed_between_steps(
         crash_at: str, pki_dir: Path, world_dir: Path, tmp_path: Path) -> None:
-    (tmp_path / "data").mkdir()
-    data = copy_world(world_dir, tmp_path / "data")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    kids = Children(logs)
-    common = ["--pki", str(pki_dir), "--data", str(data), "--listen", "127.0.0.1:0"]
-    cert = _a_holder(data)
+    c = _Cluster(pki_dir, world_dir, tmp_path, crash={B: crash_at})
+    data, b, cert = c.data, c.procs[B], _a_holder(c.data)
     try:
-        hub = kids.start(["node", "hub", *common], "hub")
-        hub_at = kids.wait_ready(hub, ["000000"])["000000"]
-        a = kids.start(["node", "province", A, *common, "--hub", hub_at], "a")
-        kids.wait_ready(a, [A])
-        b = kids.start(["node", "province", B, *common, "--hub", hub_at], "b", env={"TONGBAN_CRASH_AT": crash_at})
-        b_at = kids.wait_ready(b, [B])[B]
-        chain, key, root = load_client_credentials(pki_dir)
-        creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
-        with grpc.secure_channel(b_at, creds, options=[("grpc.ssl_target_name_override",
-                                                        f"node-{B}.tongban.test")]) as ch:
+        with c.window() as ch:
             with pytest.raises(grpc.RpcError) as e:
                 _submit(ch, cert)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -98,45 +117,27 @@ def test_transfer_survives_the_coordinator_killed_between_steps(
         between = _state(data, cert)
         assert between["old_state"] == "06" and between["valid"] <= 1
         assert len(between["new"]) == (1 if crash_at == "transfer.after_issue" else 0)
-        # restart B: it finishes the journalled transfer before it reports ready
-        b2 = kids.start(["node", "province", B, *common, "--hub", hub_at], "b")
-        kids.wait_ready(b2, [B])
+        c.start(B)  # restart B: it finishes the journalled transfer before it reports ready
         after = _state(data, cert)
         assert after["old_state"] == "06" and after["valid"] == 1 and len(after["new"]) == 1
         assert after["new"][0][1:] == ("01", "08", cert.identifier)
         assert _rows(data, B, "SELECT phase FROM transfers WHERE role = 'in'") == [("done",)]
         assert _rows(data, A, "SELECT phase FROM transfers WHERE role = 'out'") == [("done",)]
     finally:
-        kids.stop()
+        c.kids.stop()
 
 
 @pytest.mark.slow
 def test_transfer_survives_the_source_killed_after_marking(pki_dir: Path, world_dir: Path, tmp_path: Path) -> None:
-    (tmp_path / "data").mkdir()
-    data = copy_world(world_dir, tmp_path / "data")
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    kids = Children(logs)
-    common = ["--pki", str(pki_dir), "--data", str(data), "--listen", "127.0.0.1:0"]
-    cert = _a_holder(data)
+    c = _Cluster(pki_dir, world_dir, tmp_path, crash={A: "transfer.out.after_mark"})
+    data, a, b, kids, cert = c.data, c.procs[A], c.procs[B], c.kids, _a_holder(c.data)
     try:
-        hub = kids.start(["node", "hub", *common], "hub")
-        hub_at = kids.wait_ready(hub, ["000000"])["000000"]
-        a = kids.start(["node", "province", A, *common, "--hub", hub_at], "a",
-                       env={"TONGBAN_CRASH_AT": "transfer.out.after_mark"})
-        kids.wait_ready(a, [A])
-        b = kids.start(["node", "province", B, *common, "--hub", hub_at], "b")
-        b_at = kids.wait_ready(b, [B])[B]
-        chain, key, root = load_client_credentials(pki_dir)
-        creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
-        with grpc.secure_channel(b_at, creds, options=[("grpc.ssl_target_name_override",
-                                                        f"node-{B}.tongban.test")]) as ch:
+        with c.window() as ch:
             reply = _submit(ch, cert)
         assert reply.outcome == "unavailable"  # A died after marking 06, before answering
         assert a.wait(timeout=10) == 137
         assert _state(data, cert) == {"old_state": "06", "new": [], "valid": 0}  # A's pending 06 stands
-        a2 = kids.start(["node", "province", A, *common, "--hub", hub_at], "a")
-        kids.wait_ready(a2, [A])
+        c.start(A)
         kids.send(b, {"op": "refresh"})
         kids.send(b, {"op": "recover"})  # what B's periodic recovery does
         deadline = time.monotonic() + 20
