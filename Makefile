@@ -29,5 +29,9 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet 'uvloop>=0.19,<1' 'py-spy>=0.3,<1'
 	$(PY) -m bench
 
+# buf lint and buf breaking (buf from the npm package @bufbuild/buf, when node is present).
+lint:
+	bash tools/lint.sh
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

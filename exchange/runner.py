@@ -114,7 +114,8 @@ class RunResult:
             "provinces": provinces,
             "hops": self.recon.hops,
             "timeseries": {"t_s": list(range(last + 1)), "ok": [s.ok for s in ts],
-                           "failed": [s.count - s.ok for s in ts], "p99_ms": [s.percentile_ms(99) for s in ts]},
+                           "failed": [s.count - s.ok for s in ts],
+                           "p99_ms": [s.percentile_ms(99) if s.ok else None for s in ts]},  # no ok: a gap, not 0
             "faults": self.faults,
             "kstb": kstb_summary(self.apply),
             "reconciliation": {**self.recon.summary(), "planned": self.planned, "fired": self.fired},

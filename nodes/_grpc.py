@@ -14,6 +14,7 @@ from nodes._status import ErrorInterceptor, UndecodableHook
 __all__ = [
     "MAX_GRPC_MESSAGE_BYTES",
     "build_server",
+    "mark_serving",
     "channel_credentials",
     "open_channel",
     "peer_code",
@@ -92,6 +93,12 @@ def peer_code(context: grpc.aio.ServicerContext) -> str:
             _PEERS.clear()
         _PEERS[pem] = code
     return code
+
+
+async def mark_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str]) -> None:
+    """Report each of our services SERVING by name (the overall status "" already is)."""
+    for name in names:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
 
 def build_server(

@@ -26,7 +26,7 @@ from exchange.opener import check_binding
 from exchange.errors import ConfigError, MalformedError, PeerIdentityError, PeerUnavailableError, RoutingError, TongbanError
 from exchange.geo import division_routes, province
 from exchange.keys import key_id
-from nodes._grpc import build_server, open_channel, peer_code
+from nodes._grpc import build_server, mark_serving, open_channel, peer_code
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.link import LinkShim
@@ -181,12 +181,13 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             self.publish()
 
     async def _serve(self, listen: str) -> int:
-        server, port, _ = build_server(
+        server, port, health = build_server(
             creds=self.core.server_creds(), listen=listen,
             services=[(services_pb2_grpc.add_HubServiceServicer_to_server, self, "tongban.v1.HubService")],
             on_undecodable=self.core.record_undecodable,
         )
         await server.start()
+        await mark_serving(health, ["tongban.v1.HubService"])
         self.server = server
         return port
 

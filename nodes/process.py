@@ -155,9 +155,9 @@ async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path |
     try:
         hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology)
         hub.core.observer = observer
-        port = await hub.start(listen)
-        _ready(HUB_CODE, f"{listen.rsplit(':', 1)[0]}:{port}")
         try:
+            port = await hub.start(listen)
+            _ready(HUB_CODE, f"{listen.rsplit(':', 1)[0]}:{port}")
             await _serve_until_stopped({HUB_CODE: hub}, shim)
         finally:
             await hub.stop()

@@ -18,7 +18,7 @@ from exchange.dsse import DsseEnvelope, seal
 from exchange.errors import AccessDeniedError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, PeerUnavailableError, TongbanError
 from exchange.header import check_header_shape, make_header
 from exchange.opener import check_binding
-from nodes._grpc import build_server, open_channel, peer_code
+from nodes._grpc import build_server, mark_serving, open_channel, peer_code
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.flows import SERVED_FLOWS, Answerer, check_answer
@@ -123,7 +123,7 @@ class ProvinceNode:
         return port
 
     async def _serve(self, listen: str) -> int:
-        server, port, _ = build_server(
+        server, port, health = build_server(
             creds=self.core.server_creds(), listen=listen,
             services=[
                 (services_pb2_grpc.add_NodeServiceServicer_to_server, _NodeServicer(self), "tongban.v1.NodeService"),
@@ -133,6 +133,7 @@ class ProvinceNode:
             on_undecodable=self.core.record_undecodable,
         )
         await server.start()
+        await mark_serving(health, ["tongban.v1.NodeService", "tongban.v1.WindowService"])
         self.server = server
         return port
 

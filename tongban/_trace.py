@@ -64,7 +64,8 @@ async def _trace(flow: str, origin: str, holder: str, cert_type: str, out: Path,
         target = rng.choice([c for c in hub.codes if c != origin])
         with ProvinceStore(scratch / f"{target}.sqlite", code=target) as store:
             if flow == "ecert.fetch":
-                rec = store.sample_certificates(rng, 1, type_code=cert_type or None)[0]
+                recs = store.sample_certificates(rng, 50, type_code=cert_type or None)
+                rec = next((r for r in recs if r.state == "01"), recs[0])  # one in force, as a window would
                 holder, cert_type = rec.holder_code, rec.type_code
             else:
                 holder = store.sample_persons(rng, 1)[0].id_number

@@ -486,3 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except (OSError, RuntimeError) as e:
+        # The environment, not tongban: a port in use, a missing or unreadable file.
+        if args.debug:
+            raise
+        text = str(e)
+        if "Failed to bind to address" in text:  # grpc's wording for a port in use
+            text = text.split(";", 1)[0] + ": expected a free port (is another node listening there?)"
+        print(f"tongban: error: {text} (--debug shows the traceback)", file=sys.stderr)
+        return 2

@@ -97,5 +97,6 @@ def test_a_slow_province_does_not_stall_the_others(four: Country, capsys: pytest
     with capsys.disabled():
         print(f"\nslow-province isolation: unaffected p99 {base:.2f} ms healthy, {now:.2f} ms with 510000 "
               f"at +500 ms ({now / base:.2f}x)")
-    # within 1.5x, with a 5 ms floor for p99s of a few milliseconds measured on 2 shared cores
-    assert now <= max(1.5 * base, base + 5.0)
+    # within 1.5x, with a 15 ms floor for p99s of a few tens of ms measured on 2 shared cores
+    # (a stalled hub would put them near the slow province's 500 ms)
+    assert now <= max(1.5 * base, base + 15.0)

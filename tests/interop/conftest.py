@@ -170,8 +170,9 @@ def _spawn(args: list[str], cwd: Path, log: Path) -> NodeProcess:
     return NodeProcess(proc, log=log)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def running(trace: Trace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """Package-scoped: the processes are gone before tests outside tests/interop run."""
     data = tmp_path_factory.mktemp("data")
     for f in trace.world.iterdir():
         shutil.copy(f, data / f.name)

@@ -3,12 +3,16 @@ examples, one-line errors, and `tongban doctor`."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.interop.conftest import REPO, Trace
 from tongban.cli import main
 
 pytestmark = pytest.mark.interop
@@ -63,3 +67,32 @@ def test_doctor_fails_without_write_access() -> None:
     assert done.returncode == 1, done.stdout
     assert "[FAIL] write access ." in done.stdout
     assert done.stdout.splitlines()[-1].startswith("FAILED: write access ., write access runs/")
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(trace: Trace, tmp_path: Path) -> None:
+    shutil.copy(trace.world / "world.json", tmp_path / "world.json")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "tongban", "node", "hub", "--pki", str(trace.pki),
+                               "--data", str(tmp_path), "--listen", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"tongban: error: Failed to bind to address 127.0.0.1:{port}: expected a free port"), last
+
+
+DOCS = ["README.md", "docs/how-it-works.md", "docs/scenarios.md", "examples/node/README.md",
+        "examples/report/README.md"]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_relative_links_in_the_docs_resolve(doc: str) -> None:
+    path = REPO / doc
+    text = path.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    for link in local:
+        assert (path.parent / link).exists(), f"{doc}: link {link} points nowhere"
