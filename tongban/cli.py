@@ -313,12 +313,20 @@ def _cmd_scenarios(a: argparse.Namespace) -> int:
     files = sorted(folder.glob("*.toml"))
     if not files:
         raise ConfigError(f"{folder}: expected shipped scenarios (*.toml), found none")
-    width = max(len(f.stem) for f in files)
+    scripts = sorted(folder.glob("*.py"))
+    width = max(len(f.stem) for f in [*files, *scripts])
     for f in files:
         s = load_scenario(f)
         purpose = s.description.split(":", 1)[1].strip() if ":" in s.description else s.description
         print(f"{f.stem:<{width}}  {s.topology:<8}  {purpose}")
-    print(f"\nrun one with: tongban run {folder}/NAME.toml")
+    for f in scripts:  # the docstring's first line says what question the script answers
+        import ast
+
+        doc = (ast.get_docstring(ast.parse(f.read_text(encoding="utf-8"))) or "").splitlines()
+        first = doc[0] if doc else ""
+        purpose = first.split(":", 1)[1].strip() if ":" in first else first
+        print(f"{f.stem:<{width}}  {'script':<8}  {purpose}")
+    print(f"\nrun one with: tongban run {folder}/NAME.toml (or NAME.py)")
     return 0
 
 
