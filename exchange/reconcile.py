@@ -41,6 +41,8 @@ class Reconciliation:
     rejected: int = 0
     failed: int = 0
     served: Counter[str] = field(default_factory=Counter)
+    #: flow -> {"requests": bytes of signed requests sent, "responses": bytes of verified answers received}
+    bytes: dict[str, Counter[str]] = field(default_factory=dict)
     ledgers: dict[str, dict[str, Any]] = field(default_factory=dict)
     hops: dict[str, Any] = field(default_factory=dict)
 
@@ -109,8 +111,11 @@ def reconcile(data_dir: Path, codes: Iterable[str], *, hub: str = "000000") -> R
         rec.sent += len(mine)
         for e in entries:
             kind = _kind(e)
+            if e.direction == "sent" and kind == "request" and e.sender == code:
+                rec.bytes.setdefault(e.flow, Counter())["requests"] += e.size_bytes
             if e.direction == "received" and kind == "response" and e.receiver == code:
                 rec.delivered += 1
+                rec.bytes.setdefault(e.flow, Counter())["responses"] += e.size_bytes
             elif e.direction == "sent" and kind == "response":
                 rec.served[code] += 1
             elif e.direction == "rejected" and (e.message_id in mine or (kind == "response" and e.receiver == code)):

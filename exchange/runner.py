@@ -113,6 +113,7 @@ class RunResult:
             "matrix": {"origins": nodes, "targets": nodes, "counts": counts},
             "provinces": provinces,
             "hops": self.recon.hops,
+            "bytes": {flow: dict(c) for flow, c in sorted(self.recon.bytes.items())},
             "timeseries": {"t_s": list(range(last + 1)), "ok": [s.ok for s in ts],
                            "failed": [s.count - s.ok for s in ts],
                            "p99_ms": [s.percentile_ms(99) if s.ok else None for s in ts]},  # no ok: a gap, not 0

@@ -112,6 +112,8 @@ rate_per_s = 10
     assert names <= {p.name for p in out.iterdir()}
     assert charts == {p.name for p in (out / "charts").iterdir()}
     assert report["flows"]["ecert.fetch"]["ok"] == report["flows"]["ecert.fetch"]["count"] > 0
+    sizes = report["bytes"]["ecert.fetch"]  # a signed request is small, an answer carries a signed certificate
+    assert 0 < sizes["requests"] < sizes["responses"]
     before = (out / "report.md").read_bytes()
     (out / "report.md").unlink()
     assert main(["report", str(out)]) == 0
