@@ -161,6 +161,7 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
     plans = build_plan(scenario, data)
     result = RunResult(scenario=scenario, out_dir=out_dir, planned=sum(len(p) for p in plans))
     children = Children(out_dir / "logs")
+    loadgens: list[Any] = []
     common = ["--pki", str(pki), "--data", str(data), "--links", str(out_dir / "links.json")]
     try:
         progress.phase("starting the hub")
@@ -205,7 +206,6 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
                     children.send(lg, {"op": "endpoints", "endpoints": moved})
 
         timeline = FaultTimeline(scenario, owner=owner, send=children.send, crash=crash, restart=restart)
-        loadgens: list[Any] = []
         start_at = time.time() + 1.0
         result.started_at = datetime.fromtimestamp(start_at, timezone.utc).isoformat(timespec="seconds")
         for i, reqs in enumerate(plans):
@@ -221,12 +221,11 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
     except KeyboardInterrupt:
         result.interrupted = True
         progress.phase("interrupted: stopping the load, keeping what was measured")
-        for p in children.procs:
-            if "exchange.loadgen" in " ".join(map(str, p.args)) and p.poll() is None:  # type: ignore[arg-type]
+        for p in loadgens:  # SIGTERM: each writes what it measured, then exits
+            if p.poll() is None:
                 p.terminate()
-        for p in children.procs:
-            if "exchange.loadgen" in " ".join(map(str, p.args)):  # type: ignore[arg-type]
-                p.wait()
+        for p in loadgens:
+            p.wait()
     finally:
         progress.phase("stopping nodes")
         main = threading.current_thread() is threading.main_thread()
