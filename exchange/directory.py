@@ -5,7 +5,7 @@ Pure: callers pass certificates as DER bytes and the time as ``now_ns``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from certs.identifiers import is_valid_citizen_id, is_valid_uscc, uscc_division

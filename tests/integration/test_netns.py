@@ -9,7 +9,6 @@ throughput reflect both, and removes every namespace afterwards, also on failure
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -24,7 +23,6 @@ import pytest
 
 from exchange._procs import Children
 from exchange.ledger import read_entries
-from exchange.loadgen import drive
 from exchange.metrics import FlowStats
 from nodes.store import ProvinceStore
 from tests.integration.conftest import copy_world
