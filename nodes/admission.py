@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
@@ -70,7 +71,7 @@ class Ticket:
 
 class Admission:
     def __init__(self, replay: ReplayWindow, *, max_inflight: int = 512, max_inflight_per_target: int = 128,
-                 max_entries: int = 200_000) -> None:
+                 max_entries: int = 50_000) -> None:
         self.replay = replay
         self.max_inflight = max_inflight
         self.max_per_target = max_inflight_per_target
@@ -80,6 +81,7 @@ class Admission:
         self.entries: OrderedDict[str, _Entry] = OrderedDict()
         self.retries_served = 0
         self.shed = 0
+        self._admitted = 0
 
     @staticmethod
     def _digest(pb: envelope_pb2.Envelope) -> bytes:
@@ -116,12 +118,15 @@ class Admission:
             self.per_target[target] += 1
         self.entries[message_id] = _Entry(self._digest(pb), peer, expires_ns,
                                           asyncio.get_running_loop().create_future())
+        self._admitted += 1
+        if self._admitted % 256 == 0:  # answers are kept only while their message could be retried
+            self.prune(time.time_ns())
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
         return Ticket(self, message_id, target)
 
     def prune(self, now_ns: int) -> None:
-        """Forget answered entries whose message has expired."""
+        """Forget answered entries whose message has expired (oldest first)."""
         while self.entries:
             mid, e = next(iter(self.entries.items()))
             if e.expires_ns >= now_ns or not e.future.done():
