@@ -21,7 +21,7 @@ from exchange.errors import (
     TrustError,
     UnknownKeyError,
 )
-from exchange.header import make_header
+from exchange.header import iso_ns, make_header
 from exchange.keys import Signer, verify_signature
 from exchange.trust import TrustStore, VerifiedKey
 from tongban.v1 import directory_pb2
@@ -294,15 +294,7 @@ def verify_directory(
     if not pb.valid_from.ToNanoseconds() - skew <= now_ns <= view.valid_until_ns + skew:
         raise DirectoryError(
             f"directory v{pb.version} is valid from {pb.valid_from.ToJsonString()} until "
-            f"{pb.valid_until.ToJsonString()}, and it is now {_iso(now_ns)}"
+            f"{pb.valid_until.ToJsonString()}, and it is now {iso_ns(now_ns)}"
         )
     return view
-
-
-def _iso(now_ns: int) -> str:
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    t = Timestamp()
-    t.FromNanoseconds(now_ns)
-    return t.ToJsonString()
 

@@ -6,6 +6,8 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from exchange.errors import HeaderError
 from tongban.v1 import header_pb2
 
@@ -13,6 +15,7 @@ __all__ = [
     "MAX_PURPOSE_CHARS",
     "Audit",
     "check_header_shape",
+    "iso_ns",
     "make_header",
     "new_trace_id",
 ]
@@ -44,6 +47,13 @@ class Audit:
             item_code=self.item_code,
             business_serial=self.business_serial,
         )
+
+
+def iso_ns(ns: int) -> str:
+    """An instant in nanoseconds since the epoch as RFC 3339 text (for messages)."""
+    t = Timestamp()
+    t.FromNanoseconds(ns)
+    return t.ToJsonString()
 
 
 def new_trace_id() -> str:

@@ -33,7 +33,7 @@ from exchange.errors import (
     ReceiverMismatchError,
     SignatureError,
 )
-from exchange.header import check_header_shape
+from exchange.header import check_header_shape, iso_ns
 from exchange.keys import verify_signature
 from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
@@ -62,12 +62,6 @@ def peek_header(envelope: DsseEnvelope) -> header_pb2.Header | None:
         return None
 
 
-def _iso(ns: int) -> str:
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    t = Timestamp()
-    t.FromNanoseconds(ns)
-    return t.ToJsonString()
 
 
 def open_envelope(
@@ -125,13 +119,13 @@ def open_envelope(
     expires_ns = header.expires_at.ToNanoseconds()
     if issued_ns > now_ns + skew_ns:
         raise FreshnessError(
-            f"envelope {header.message_id} from {header.sender} issued at {_iso(issued_ns)}, in the future: "
-            f"expected no later than {_iso(now_ns + skew_ns)} (clock skew {policy.max_clock_skew_ms} ms)"
+            f"envelope {header.message_id} from {header.sender} issued at {iso_ns(issued_ns)}, in the future: "
+            f"expected no later than {iso_ns(now_ns + skew_ns)} (clock skew {policy.max_clock_skew_ms} ms)"
         )
     if now_ns > expires_ns + skew_ns:
         raise FreshnessError(
-            f"envelope {header.message_id} from {header.sender} expired at {_iso(expires_ns)}: "
-            f"expected an unexpired message, it is now {_iso(now_ns)} (clock skew {policy.max_clock_skew_ms} ms)"
+            f"envelope {header.message_id} from {header.sender} expired at {iso_ns(expires_ns)}: "
+            f"expected an unexpired message, it is now {iso_ns(now_ns)} (clock skew {policy.max_clock_skew_ms} ms)"
         )
     lifetime_ms = (expires_ns - issued_ns) // 1_000_000
     if not 0 < lifetime_ms <= policy.max_message_lifetime_ms:

@@ -85,15 +85,17 @@ class Admission:
 
     @staticmethod
     def _digest(pb: envelope_pb2.Envelope) -> bytes:
-        return hashlib.sha256(pb.SerializeToString(deterministic=True)).digest()
+        return hashlib.sha256(pb.SerializeToString()).digest()
 
-    def retry_of(self, pb: envelope_pb2.Envelope, peer: str, now_ns: int) -> asyncio.Future[envelope_pb2.Envelope] | None:
-        """The first delivery's future if ``pb`` is an exact retry from the same peer."""
+    def retry_of(self, pb: envelope_pb2.Envelope, peer: str, now_ns: int,
+                 digest: bytes | None = None) -> asyncio.Future[envelope_pb2.Envelope] | None:
+        """The first delivery's future if ``pb`` is an exact retry from the same peer
+        (``digest``: SHA-256 of its serialised bytes, when the caller has it already)."""
         header = peek_header(DsseEnvelope.from_pb(pb))
         if header is None:
             return None
         e = self.entries.get(header.message_id)
-        if e is None or e.peer != peer or now_ns > e.expires_ns or e.digest != self._digest(pb):
+        if e is None or e.peer != peer or now_ns > e.expires_ns or e.digest != (digest or self._digest(pb)):
             return None
         self.retries_served += 1
         return e.future
@@ -105,7 +107,7 @@ class Admission:
                                   f"expected fewer than {self.max_inflight}; retry later")
 
     def admit(self, pb: envelope_pb2.Envelope, *, message_id: str, peer: str, expires_ns: int,
-              target: str = "") -> Ticket:
+              target: str = "", digest: bytes | None = None) -> Ticket:
         """Admit a verified request (after its signature and replay checks)."""
         if self.inflight >= self.max_inflight or (target and self.per_target[target] >= self.max_per_target):
             self.replay.forget(message_id)  # refused unprocessed: a later retry is welcome
@@ -116,7 +118,7 @@ class Admission:
         self.inflight += 1
         if target:
             self.per_target[target] += 1
-        self.entries[message_id] = _Entry(self._digest(pb), peer, expires_ns,
+        self.entries[message_id] = _Entry(digest or self._digest(pb), peer, expires_ns,
                                           asyncio.get_running_loop().create_future())
         self._admitted += 1
         if self._admitted % 256 == 0:  # answers are kept only while their message could be retried

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
 from pathlib import Path
+from typing import Any, Protocol
+
+import grpc
 
 from exchange.directory import DirectoryView, verify_directory
 from exchange.dsse import DsseEnvelope, pae_digest
@@ -21,8 +24,6 @@ from certs.pki import NodeCredentials, load_node_credentials
 from nodes._grpc import channel_credentials, server_credentials
 from nodes.admission import Admission, Ticket
 from tongban.v1 import envelope_pb2, header_pb2
-
-import grpc
 
 __all__ = ["Clock", "NodeCore", "Observer"]
 
@@ -80,6 +81,7 @@ class NodeCore:
         seen = load_unexpired_message_ids(self.db_path, now_ns=clock() - _MAX_SKEW_NS)
         self.replay = ReplayWindow({mid: exp + _MAX_SKEW_NS for mid, exp in seen.items()})
         self.admission = Admission(self.replay)
+        self._facts: OrderedDict[int, tuple[envelope_pb2.Envelope, bytes, int]] = OrderedDict()
         self._close_interrupted()
         self.directory: DirectoryView | None = None
         self.signer = self.creds.sign_signer
@@ -146,12 +148,29 @@ class NodeCore:
                     "reason": f"node {self.code} restarted before the answer to {e.message_id} arrived"}))
                 closed.add(e.request_digest)
 
+    def facts(self, pb: envelope_pb2.Envelope) -> tuple[bytes, int]:
+        """SHA-256 and size of ``pb``'s serialised bytes, computed once per envelope
+        object however many ledger rows and admission checks it takes part in."""
+        hit = self._facts.get(id(pb))
+        if hit is None or hit[0] is not pb:
+            raw = pb.SerializeToString()
+            hit = (pb, hashlib.sha256(raw).digest(), len(raw))
+            self._facts[id(pb)] = hit  # the entry holds pb, so its id cannot be reused while cached
+            if len(self._facts) > 256:
+                self._facts.popitem(last=False)
+        return hit[1], hit[2]
+
+    def retry_of(self, pb: envelope_pb2.Envelope, peer: str) -> Any:
+        """The recorded answer's future if ``pb`` is an exact retry (see nodes.admission)."""
+        return self.admission.retry_of(pb, peer, self.clock(), digest=self.facts(pb)[0])
+
     def admit(self, pb: envelope_pb2.Envelope, opened: Opened, *, peer: str, target: str = "") -> Ticket:
         """Admit a verified request (sheds load when at capacity), recording a refusal."""
         skew_ns = self.current_directory().policy.max_clock_skew_ms * 1_000_000
         try:
             return self.admission.admit(pb, message_id=opened.header.message_id, peer=peer,
-                                        expires_ns=opened.header.expires_at.ToNanoseconds() + skew_ns, target=target)
+                                        expires_ns=opened.header.expires_at.ToNanoseconds() + skew_ns, target=target,
+                                        digest=self.facts(pb)[0])
         except TongbanError as e:
             self.record("rejected", pb, peer=peer, header=opened.header, error=e)
             raise
@@ -167,7 +186,7 @@ class NodeCore:
         outcome: str = "ok",
     ) -> None:
         """Append one ledger row for an envelope sent, received, forwarded or rejected."""
-        raw = pb.SerializeToString()
+        sha256, size = self.facts(pb)
         if header is None:
             header = peek_header(DsseEnvelope.from_pb(pb)) or header_pb2.Header()
         try:
@@ -176,7 +195,7 @@ class NodeCore:
             flow = ""
         if self.observer is not None:
             self.observer.envelope(node=self.code, direction=direction, flow=flow,
-                                   outcome=error.code if error is not None else outcome, size_bytes=len(raw))
+                                   outcome=error.code if error is not None else outcome, size_bytes=size)
         self.ledger.append(LedgerEntry(
             at_ns=self.clock(),
             direction=direction,
@@ -186,8 +205,8 @@ class NodeCore:
             sender=header.sender,
             receiver=header.receiver,
             peer=peer,
-            envelope_sha256=hashlib.sha256(raw).hexdigest(),
-            size_bytes=len(raw),
+            envelope_sha256=sha256.hex(),
+            size_bytes=size,
             expires_at_ns=_expires_ns(header),
             outcome=error.code if error is not None else outcome,
             reason=str(error) if error is not None else "",

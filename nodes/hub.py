@@ -266,7 +266,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
     async def Exchange(self, request: services_pb2.ExchangeRequest,
                        context: grpc.aio.ServicerContext) -> services_pb2.ExchangeResponse:
         core, env, peer = self.core, request.envelope, peer_code(context)
-        retry = core.admission.retry_of(env, peer, core.clock())
+        retry = core.retry_of(env, peer)
         if retry is not None:  # the same request again: the recorded answer, not forwarded twice
             out = await asyncio.shield(retry)
             core.record("forwarded", out, peer=peer, outcome="retry")

@@ -214,7 +214,7 @@ class ProvinceNode:
     # -- answering ---------------------------------------------------------
     async def handle(self, env: envelope_pb2.Envelope, peer: str) -> services_pb2.HandleResponse:
         core = self.core
-        retry = core.admission.retry_of(env, peer, core.clock())
+        retry = core.retry_of(env, peer)
         if retry is not None:  # the same request again: the same answer, not processed twice
             out = await asyncio.shield(retry)
             core.record("sent", out, peer=peer, outcome="retry")
