@@ -33,12 +33,17 @@ class NodeOptions:
     uvloop: bool = False
     ledger_flush_ms: int | None = None
     no_ledger: bool = False
+    transport: str = "stream"
 
     def args(self) -> list[str]:
         out = ["--uvloop"] if self.uvloop else []
         if self.ledger_flush_ms is not None:
             out += ["--ledger-flush-ms", str(self.ledger_flush_ms)]
         return out + (["--no-ledger"] if self.no_ledger else [])
+
+    def node_args(self) -> list[str]:
+        """Options of the tongban node command itself."""
+        return ["--transport", self.transport]
 
 
 def copy_world(world: Path, data: Path, codes: list[str]) -> Path:
@@ -140,6 +145,7 @@ class Cluster:
         """Hub plus provinces (one process per group); returns seconds until all were ready."""
         t0 = time.perf_counter()
         common = ["--pki", str(pki), "--data", str(data), "--listen", "127.0.0.1:0"]
+        common += options.node_args()
         hub = self._start([*options.args(), "--", "node", "hub", *common], "hub", "bench._node")
         self.hub = self.children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
         procs = [self._start([*options.args(), "--", "node", "province", *g, *common, "--hub", self.hub],

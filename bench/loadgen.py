@@ -7,8 +7,10 @@ CONFIG names a driver and what it needs:
 - ``relay``: raw bytes of ``request_bytes`` to the baseline relay, as province
   ``origins[0]`` over mTLS (its TLS certificate);
 - ``exchange``: acts as the origin provinces do towards the hub: seals each
-  ecert.fetch request with the origin's signing key, calls HubService.Exchange
-  over mTLS as that origin, then opens the target's answer exactly as a province
+  ecert.fetch request with the origin's signing key, sends it to the hub over
+  mTLS as that origin (``transport`` "stream", tongban's default: multiplexed on
+  HubService.ExchangeStream as a province does; "unary": one HubService.Exchange
+  call each), then opens the target's answer exactly as a province
   does (signature and key chain via the verified directory, freshness, replay,
   binding to the request, the certificate's own issuer signature). No ledger:
   the client stands for the relay baseline's client;
@@ -53,6 +55,7 @@ from exchange.opener import check_binding, open_envelope
 from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from nodes.flows import check_answer
+from nodes.stream import EXCHANGE_STREAM, StreamMux
 from tongban.v1 import ecert_pb2, header_pb2, services_pb2, services_pb2_grpc
 
 __all__ = ["main", "summarise"]
@@ -131,7 +134,8 @@ class ExchangeDriver:
     def __init__(self, cfg: dict[str, Any]) -> None:
         pki = Path(cfg["pki"])
         self.jobs = itertools.cycle([tuple(j) for j in cfg["jobs"]])
-        self.signers, self.stubs, self.channels, self.replay = {}, {}, [], {}
+        self.signers, self.stubs, self.channels, self.replay, self.muxes = {}, {}, [], {}, {}
+        self.transport = cfg.get("transport", "stream")
         root = None
         for code in sorted({j[0] for j in cfg["jobs"]}):
             creds = load_node_credentials(pki, code)
@@ -139,6 +143,7 @@ class ExchangeDriver:
             ch = _channel(cfg["endpoint"], _creds(pki, code), "000000")
             self.channels.append(ch)
             self.stubs[code] = services_pb2_grpc.HubServiceStub(ch)
+            self.muxes[code] = StreamMux(ch, EXCHANGE_STREAM, hop="hub")
             self.signers[code] = creds.sign_signer
             self.replay[code] = ReplayWindow()
         self.trust = TrustStore(root)
@@ -159,7 +164,10 @@ class ExchangeDriver:
         env = seal(payloads.ECERT_REQUEST, ecert_pb2.EcertFetchRequest(header=header).SerializeToString(),
                    self.signers[origin])
         request = services_pb2.ExchangeRequest(envelope=env.to_pb())
-        reply = await self.stubs[origin].Exchange(request, timeout=timeout_s)
+        if self.transport == "stream":
+            reply = services_pb2.ExchangeResponse(envelope=await self.muxes[origin].call(request.envelope, timeout_s))
+        else:
+            reply = await self.stubs[origin].Exchange(request, timeout=timeout_s)
         now = time.time_ns()
         resp_env = DsseEnvelope.from_pb(reply.envelope)
         opened = open_envelope(resp_env, directory=self.directory, trust=self.trust, me=origin, now_ns=now,
@@ -173,6 +181,8 @@ class ExchangeDriver:
         return self.last
 
     async def close(self) -> None:
+        for mux in self.muxes.values():
+            await mux.close()
         for ch in self.channels:
             await ch.close()
 

@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 
 from exchange import errors as E
 
-__all__ = ["REASON_KEY", "ErrorInterceptor", "error_from_rpc", "status_of"]
+__all__ = ["REASON_KEY", "ErrorInterceptor", "error_from_rpc", "error_from_status", "status_of"]
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +51,47 @@ def status_of(error: E.TongbanError) -> grpc.StatusCode:
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
 
 
+def error_from_status(status: str, details: str, reason: str, *, hop: str) -> E.TongbanError:
+    """Translate a refusal by ``hop`` (status code name, message, reason code; from a
+    unary call's status or a stream's refusal frame) into a tongban error."""
+    code = grpc.StatusCode[status] if status in grpc.StatusCode.__members__ else grpc.StatusCode.UNKNOWN
+    if code in _UNREACHABLE and not reason:
+        what = {grpc.StatusCode.DEADLINE_EXCEEDED: "timed out",
+                grpc.StatusCode.CANCELLED: "went away mid-call"}.get(code, "unavailable")
+        return E.PeerUnavailableError(f"{hop} {what}: {details}")
+    return E.RemoteError(f"{hop} refused: {details}", status=code.name, code=reason or code.name.lower())
+
+
 def error_from_rpc(e: grpc.aio.AioRpcError, *, hop: str) -> E.TongbanError:
     """Translate a failed call to ``hop`` into a tongban error (client side)."""
-    code = e.code()
     reason = ""
     for key, value in e.trailing_metadata() or ():
         if key == REASON_KEY:
             reason = value if isinstance(value, str) else value.decode()
-    if code in _UNREACHABLE and not reason:
-        what = {grpc.StatusCode.DEADLINE_EXCEEDED: "timed out",
-                grpc.StatusCode.CANCELLED: "went away mid-call"}.get(code, "unavailable")
-        return E.PeerUnavailableError(f"{hop} {what}: {e.details()}")
-    return E.RemoteError(f"{hop} refused: {e.details()}", status=code.name, code=reason or code.name.lower())
+    return error_from_status(e.code().name, e.details() or "", reason, hop=hop)
 
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 UndecodableHook = Callable[[bytes, str, E.TongbanError], None]
+
+
+class Undecodable:
+    """A stream frame whose bytes are not the RPC's request message; handed to the
+    stream handler in its place, so one bad frame is refused without ending the stream."""
+
+    __slots__ = ("raw", "error")
+
+    def __init__(self, raw: bytes, error: E.MalformedError) -> None:
+        self.raw, self.error = raw, error
+
+
+def _undecodable(raw: bytes, decode: Any, e: Exception) -> E.MalformedError:
+    name = getattr(getattr(decode, "__self__", None), "DESCRIPTOR", None)
+    return E.MalformedError(
+        f"request body: expected a serialised {name.full_name if name else 'request'}, "
+        f"found {len(raw)} bytes that do not parse ({e})")
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -89,6 +112,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
+        if handler is not None and handler.stream_stream is not None and handler.request_deserializer is not None:
+            return _decoding_frames(handler)
         if handler is None or handler.unary_unary is None:
             return handler
         inner: Handler = handler.unary_unary
@@ -100,10 +125,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     request = decode(raw) if decode is not None else raw
                 except DecodeError as e:
-                    name = getattr(getattr(decode, "__self__", None), "DESCRIPTOR", None)
-                    err = E.MalformedError(
-                        f"request body: expected a serialised {name.full_name if name else 'request'}, "
-                        f"found {len(raw)} bytes that do not parse ({e})")
+                    err = _undecodable(raw, decode, e)
                     if hook is not None:
                         from nodes._grpc import peer_code
 
@@ -124,3 +146,24 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
+
+
+def _decoding_frames(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A stream handler that decodes each frame itself: a frame that does not parse
+    reaches the servicer as :class:`Undecodable` instead of ending the stream."""
+    inner = handler.stream_stream
+    decode = handler.request_deserializer
+
+    async def frames(raws: Any) -> Any:
+        async for raw in raws:
+            try:
+                yield decode(raw)
+            except DecodeError as e:
+                yield Undecodable(raw, _undecodable(raw, decode, e))
+
+    async def wrapped(raws: Any, context: grpc.aio.ServicerContext) -> Any:
+        async for reply in inner(frames(raws), context):
+            yield reply
+
+    return grpc.stream_stream_rpc_method_handler(
+        wrapped, request_deserializer=None, response_serializer=handler.response_serializer)

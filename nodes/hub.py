@@ -23,13 +23,14 @@ import grpc
 from certs.pki import HUB_CODE, load_pki_manifest, load_node_credentials
 from exchange.directory import REGIONS, DirectoryContent, MemberInfo, build_directory, seal_directory
 from exchange.opener import check_binding
-from exchange.errors import ConfigError, MalformedError, PeerIdentityError, PeerUnavailableError, RoutingError, TongbanError
+from exchange.errors import ConfigError, MalformedError, PeerIdentityError, RoutingError, TongbanError
 from exchange.geo import division_routes, province
 from exchange.keys import key_id
 from nodes._grpc import build_server, mark_serving, open_channel, peer_code
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.link import LinkShim
+from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, TRANSPORTS, StreamMux, serve_frames
 from tongban.v1 import directory_pb2, services_pb2, services_pb2_grpc
 
 __all__ = ["DEFAULT_ACCESS_RULES", "HubNode"]
@@ -70,6 +71,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         forward_timeout_s: float = 10.0,
         links: LinkShim | None = None,
         topology: str = "star",
+        transport: str = "stream",
     ) -> None:
         self.core = NodeCore(code=HUB_CODE, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
         self.pki_dir = pki_dir
@@ -78,6 +80,9 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.forward_timeout_s = forward_timeout_s
         self.links = links or LinkShim()
         self.topology = topology
+        if transport not in TRANSPORTS:
+            raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
+        self.transport = transport
         self._listen = ""
         self._republisher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,7 +94,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.revocations: list[tuple[str, int, str]] = []
         self.version = 0
         self._load_state()
-        self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, services_pb2_grpc.NodeServiceStub]] = {}
+        self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, services_pb2_grpc.NodeServiceStub, StreamMux]] = {}
         self.server: grpc.aio.Server | None = None
         self.publish()
 
@@ -210,7 +215,8 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             task.cancel()
         if self.server is not None:
             await self.server.stop(grace_s)
-        for channel, _ in self._channels.values():
+        for channel, _, mux in self._channels.values():
+            await mux.close()
             await channel.close()
         self.core.close()
 
@@ -222,14 +228,30 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _stub(self, code: str) -> services_pb2_grpc.NodeServiceStub:
+    def _stub(self, code: str) -> tuple[services_pb2_grpc.NodeServiceStub, StreamMux]:
         endpoint = self.core.current_directory().endpoint(code)
         hit = self._channels.get((code, endpoint))
         if hit is None:
             channel = open_channel(endpoint, self.core.channel_creds(), peer=code)
-            hit = (channel, services_pb2_grpc.NodeServiceStub(channel))
+            hit = (channel, services_pb2_grpc.NodeServiceStub(channel),
+                   StreamMux(channel, HANDLE_STREAM, hop=f"node {code}"))
             self._channels[(code, endpoint)] = hit
-        return hit[1]
+        return hit[1], hit[2]
+
+    async def _send(self, route: tuple[services_pb2_grpc.NodeServiceStub, StreamMux], env: Any,
+                    timeout_s: float) -> Any:
+        """Hand ``env`` to the receiver (its stream, or one unary call) and return its answer."""
+        stub, mux = route
+        if self.transport == "stream" and not mux.unsupported:
+            try:
+                return await mux.call(env, timeout_s)
+            except TongbanError:
+                if not mux.unsupported:
+                    raise  # else: a unary-only node never saw the request; ask it the unary way
+        try:
+            return (await stub.Handle(services_pb2.HandleRequest(envelope=env), timeout=timeout_s)).envelope
+        except grpc.aio.AioRpcError as rpc_error:
+            raise error_from_rpc(rpc_error, hop=mux.hop) from None
 
     # -- RPCs --------------------------------------------------------------
     async def GetDirectory(self, request: services_pb2.GetDirectoryRequest,
@@ -265,12 +287,22 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
 
     async def Exchange(self, request: services_pb2.ExchangeRequest,
                        context: grpc.aio.ServicerContext) -> services_pb2.ExchangeResponse:
-        core, env, peer = self.core, request.envelope, peer_code(context)
+        return services_pb2.ExchangeResponse(envelope=await self.exchange(request.envelope, peer_code(context)))
+
+    async def ExchangeStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+        async for reply in serve_frames(request_iterator, method=EXCHANGE_STREAM, peer=peer_code(context), handle=self.exchange,
+                                        on_undecodable=self.core.record_undecodable):
+            yield reply
+
+    async def exchange(self, env: Any, peer: str, timeout_s: float | None = None) -> Any:
+        """Route one request envelope from TLS peer ``peer``; returns the receiver's
+        verified answer, or raises the refusal (already in the ledger)."""
+        core = self.core
         retry = core.retry_of(env, peer)
         if retry is not None:  # the same request again: the recorded answer, not forwarded twice
             out = await asyncio.shield(retry)
             core.record("forwarded", out, peer=peer, outcome="retry")
-            return services_pb2.ExchangeResponse(envelope=out)
+            return out
         try:
             core.admission.check_capacity()
             opened = core.open(env, expect="request", relay=True)
@@ -284,43 +316,40 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             target = opened.receiver
             if target == HUB_CODE:
                 raise RoutingError(f"{opened.spec.flow} requests are served by provinces, not by the hub {HUB_CODE}")
-            stub = self._stub(target)
+            route = self._stub(target)
         except TongbanError as e:
             core.record("rejected", env, peer=peer, error=e)
             raise
         ticket = core.admit(env, opened, peer=peer, target=target)
         try:
-            reply = await self._forward(opened, env, stub, target, peer)
+            timeout = min(self.forward_timeout_s, timeout_s) if timeout_s else self.forward_timeout_s
+            reply = await self._forward(opened, env, route, target, peer, timeout)
             ticket.done(reply)
         except BaseException as e:
             ticket.failed(e)
             raise
         finally:
             ticket.release()
-        return services_pb2.ExchangeResponse(envelope=reply)
+        return reply
 
-    async def _forward(self, opened: Any, env: Any, stub: services_pb2_grpc.NodeServiceStub, target: str,
-                       peer: str) -> Any:
+    async def _forward(self, opened: Any, env: Any, route: tuple[services_pb2_grpc.NodeServiceStub, StreamMux],
+                       target: str, peer: str, timeout_s: float) -> Any:
         core, header = self.core, opened.header
         core.record("received", env, peer=peer, header=header)
         core.record("forwarded", env, peer=target, header=header)
         try:
-            await self.links.cross(target, timeout_s=self.forward_timeout_s)
-            reply = await stub.Handle(services_pb2.HandleRequest(envelope=env), timeout=self.forward_timeout_s)
-            await self.links.cross(target, timeout_s=self.forward_timeout_s)
-        except grpc.aio.AioRpcError as rpc_error:
-            err = error_from_rpc(rpc_error, hop=f"node {target}")
-            core.record("rejected", env, peer=target, header=header, error=err)
-            raise err from None
-        except PeerUnavailableError as e:
+            await self.links.cross(target, timeout_s=timeout_s)
+            reply = await self._send(route, env, timeout_s)
+            await self.links.cross(target, timeout_s=timeout_s)
+        except TongbanError as e:
             core.record("rejected", env, peer=target, header=header, error=e)
             raise
         try:
-            resp = core.open(reply.envelope, expect="response", relay=True)
+            resp = core.open(reply, expect="response", relay=True)
             check_binding(resp, request=opened.envelope, requester=header.sender, responder=target)
         except TongbanError as e:
-            core.record("rejected", reply.envelope, peer=target, error=e)
+            core.record("rejected", reply, peer=target, error=e)
             raise
-        core.record("received", reply.envelope, peer=target, header=resp.header)
-        core.record("forwarded", reply.envelope, peer=header.sender, header=resp.header)
-        return reply.envelope
+        core.record("received", reply, peer=target, header=resp.header)
+        core.record("forwarded", reply, peer=header.sender, header=resp.header)
+        return reply

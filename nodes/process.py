@@ -147,13 +147,13 @@ async def _serve_until_stopped(nodes: dict[str, _Steerable], shim: LinkShim) -> 
 
 
 async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path | None = None,
-                    topology: str = "star", metrics_port: int | None = None) -> None:
+                    topology: str = "star", metrics_port: int | None = None, transport: str = "stream") -> None:
     from nodes.hub import HubNode
 
     shim = load_links(links)
     observer, metrics = _start_metrics(metrics_port)
     try:
-        hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology)
+        hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology, transport=transport)
         hub.core.observer = observer
         try:
             port = await hub.start(listen)
@@ -167,7 +167,8 @@ async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path |
 
 
 async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path, listen: str, hub: str,
-                          links: Path | None = None, metrics_port: int | None = None) -> None:
+                          links: Path | None = None, metrics_port: int | None = None,
+                          transport: str = "stream") -> None:
     from nodes.province import ProvinceNode
 
     host, _, port_text = listen.rpartition(":")
@@ -176,7 +177,8 @@ async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path
     shim = load_links(links)
     observer, metrics = _start_metrics(metrics_port)
     try:
-        nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim) for c in codes]
+        nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim, transport=transport)
+                 for c in codes]
         for node in nodes:
             node.core.observer = observer
         try:

@@ -9,13 +9,14 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from certs.pki import HUB_CODE
 from exchange import payloads
 from exchange.dsse import DsseEnvelope, seal
-from exchange.errors import AccessDeniedError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, PeerUnavailableError, TongbanError
+from exchange.errors import AccessDeniedError, ConfigError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, TongbanError
 from exchange.header import check_header_shape, make_header
 from exchange.opener import check_binding
 from nodes._grpc import build_server, mark_serving, open_channel, peer_code
@@ -27,6 +28,7 @@ from nodes.transfer import recover as recover_transfers
 from nodes.transfer import transfer
 from nodes.transfer_store import TransferStore
 from nodes.link import LinkShim
+from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, TRANSPORTS, StreamMux, serve_frames
 from nodes.store import ProvinceStore
 from tongban.v1 import (
     directory_pb2,
@@ -55,7 +57,12 @@ class _NodeServicer(services_pb2_grpc.NodeServiceServicer):
 
     async def Handle(self, request: services_pb2.HandleRequest,
                      context: grpc.aio.ServicerContext) -> services_pb2.HandleResponse:
-        return await self.node.handle(request.envelope, peer_code(context))
+        return services_pb2.HandleResponse(envelope=await self.node.handle(request.envelope, peer_code(context)))
+
+    async def HandleStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+        async for reply in serve_frames(request_iterator, method=HANDLE_STREAM, peer=peer_code(context), handle=self.node.handle,
+                                        on_undecodable=self.node.core.record_undecodable):
+            yield reply
 
 
 class _WindowServicer(services_pb2_grpc.WindowServiceServicer):
@@ -85,7 +92,11 @@ class ProvinceNode:
         message_lifetime_ms: int = 30_000,
         directory_refresh_s: float = 5.0,
         links: LinkShim | None = None,
+        transport: str = "stream",
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
+        self.transport = transport
         self.code = code
         self.core = NodeCore(code=code, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
         issuer = self.core.creds.issuer_signer
@@ -105,8 +116,9 @@ class ProvinceNode:
         self.endpoint = ""
         self._hub_channel: grpc.aio.Channel | None = None
         self._hub: services_pb2_grpc.HubServiceStub | None = None
+        self._hub_mux: StreamMux | None = None
         self._refresher: asyncio.Task[None] | None = None
-        self._peers: dict[str, tuple[str, grpc.aio.Channel, services_pb2_grpc.NodeServiceStub]] = {}
+        self._peers: dict[str, tuple[str, grpc.aio.Channel, services_pb2_grpc.NodeServiceStub, StreamMux]] = {}
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
@@ -117,6 +129,7 @@ class ProvinceNode:
         self._listen = f"{listen.rsplit(':', 1)[0]}:{port}"
         self._hub_channel = open_channel(self.hub_target, self.core.channel_creds(), peer=HUB_CODE)
         self._hub = services_pb2_grpc.HubServiceStub(self._hub_channel)
+        self._hub_mux = StreamMux(self._hub_channel, EXCHANGE_STREAM, hop="hub")
         await self.register()
         await self.recover_transfers()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
@@ -203,22 +216,28 @@ class ProvinceNode:
                 await self._refresher
         if self.server is not None:
             await self.server.stop(grace_s)
+        if self._hub_mux is not None:
+            await self._hub_mux.close()
         if self._hub_channel is not None:
             await self._hub_channel.close()
-        for _, channel, _ in self._peers.values():
+        for _, channel, _, mux in self._peers.values():
+            await mux.close()
             await channel.close()
         self.transfers.close()
         self.store.close()
         self.core.close()
 
     # -- answering ---------------------------------------------------------
-    async def handle(self, env: envelope_pb2.Envelope, peer: str) -> services_pb2.HandleResponse:
+    async def handle(self, env: envelope_pb2.Envelope, peer: str,
+                     timeout_s: float | None = None) -> envelope_pb2.Envelope:
+        """Answer one request envelope from TLS peer ``peer`` (the hub, or the sender
+        itself where the topology allows); raises the refusal, already ledgered."""
         core = self.core
         retry = core.retry_of(env, peer)
         if retry is not None:  # the same request again: the same answer, not processed twice
             out = await asyncio.shield(retry)
             core.record("sent", out, peer=peer, outcome="retry")
-            return services_pb2.HandleResponse(envelope=out)
+            return out
         try:
             core.admission.check_capacity()
             opened = core.open(env, expect="request")
@@ -257,7 +276,7 @@ class ProvinceNode:
             raise
         finally:
             ticket.release()
-        return services_pb2.HandleResponse(envelope=out)
+        return out
 
     # -- originating -------------------------------------------------------
     def _request(self, req: services_pb2.SubmitRequest,
@@ -309,11 +328,7 @@ class ProvinceNode:
         try:
             try:
                 reply = await (self._send_direct(receiver, pb) if direct else self._send_via_hub(pb))
-            except grpc.aio.AioRpcError as e:
-                err = error_from_rpc(e, hop=f"node {receiver}" if direct else "hub")
-                core.record("rejected", pb, peer=via, header=header, error=err)
-                raise err from None
-            except PeerUnavailableError as e:
+            except TongbanError as e:
                 core.record("rejected", pb, peer=via, header=header, error=e)
                 raise
             try:
@@ -341,13 +356,28 @@ class ProvinceNode:
             self.core.observer.exchange(node=self.code, flow=flow, outcome=out.outcome,
                                         seconds=out.latency_us / 1e6)
 
+    async def _call(self, mux: StreamMux, unary: Any, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
+        """One request to the next hop: over its stream, or as one unary call."""
+        if self.transport == "stream" and not mux.unsupported:
+            try:
+                return await mux.call(pb, self.request_timeout_s)
+            except TongbanError:
+                if not mux.unsupported:
+                    raise  # else: a unary-only node never saw the request; ask it the unary way
+        try:
+            return (await unary(pb, timeout=self.request_timeout_s)).envelope
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e, hop=mux.hop) from None
+
     async def _send_via_hub(self, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
-        assert self._hub is not None
+        assert self._hub is not None and self._hub_mux is not None
         timeout = self.request_timeout_s
+        hub = self._hub
         await self.links.cross(self.code, timeout_s=timeout)
-        reply = await self._hub.Exchange(services_pb2.ExchangeRequest(envelope=pb), timeout=timeout)
+        reply = await self._call(self._hub_mux, lambda e, **kw: hub.Exchange(
+            services_pb2.ExchangeRequest(envelope=e), **kw), pb)
         await self.links.cross(self.code, timeout_s=timeout)
-        return reply.envelope
+        return reply
 
     async def _send_direct(self, receiver: str, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
         """Peer to peer (X-Road style): straight to the receiver's NodeService."""
@@ -360,11 +390,14 @@ class ProvinceNode:
         hit = self._peers.get(receiver)
         if hit is None or hit[0] != endpoint:
             if hit is not None:
+                await hit[3].close()
                 await hit[1].close()
             channel = open_channel(endpoint, self.core.channel_creds(), peer=receiver)
-            hit = (endpoint, channel, services_pb2_grpc.NodeServiceStub(channel))
+            hit = (endpoint, channel, services_pb2_grpc.NodeServiceStub(channel),
+                   StreamMux(channel, HANDLE_STREAM, hop=f"node {receiver}"))
             self._peers[receiver] = hit
+        stub = hit[2]
         await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
-        reply = await hit[2].Handle(services_pb2.HandleRequest(envelope=pb), timeout=timeout)
+        reply = await self._call(hit[3], lambda e, **kw: stub.Handle(services_pb2.HandleRequest(envelope=e), **kw), pb)
         await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
-        return reply.envelope
+        return reply

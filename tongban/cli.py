@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="JSON {code: {delay_ms, jitter_ms, loss}}: each province's link to the hub")
         sp.add_argument("--metrics-port", type=_port, default=0, metavar="PORT",
                         help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (default 0: off)")
+        sp.add_argument("--transport", choices=["stream", "unary"], default="stream",
+                        help="how this node sends envelopes to other nodes: multiplexed over one long-lived "
+                             "stream per peer (default), or one unary call each (it serves both)")
 
     run = sub.add_parser("run", help="run a scenario and print its summary", formatter_class=_RAW,
                          epilog=_examples(
@@ -217,10 +220,10 @@ def _cmd_node(a: argparse.Namespace) -> int:
     metrics_port = a.metrics_port or None  # 0: off
     if a.role == "hub":
         run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen, links=a.links, topology=a.topology,
-                metrics_port=metrics_port)
+                metrics_port=metrics_port, transport=a.transport)
     else:
         run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub, links=a.links,
-                      metrics_port=metrics_port)
+                      metrics_port=metrics_port, transport=a.transport)
     return 0
 
 

@@ -49,8 +49,8 @@ def test_grpcurl_lists_the_hub_services_by_reflection(grpcurl: list[str], runnin
     assert "tongban.v1.HubService" in services
     assert "grpc.health.v1.Health" in services
     methods = _run([*grpcurl, running.hub_target, "list", "tongban.v1.HubService"]).split()
-    assert methods == ["tongban.v1.HubService.Exchange", "tongban.v1.HubService.GetDirectory",
-                       "tongban.v1.HubService.Register"]
+    assert methods == ["tongban.v1.HubService.Exchange", "tongban.v1.HubService.ExchangeStream",
+                       "tongban.v1.HubService.GetDirectory", "tongban.v1.HubService.Register"]
 
 
 def test_grpcurl_health_check(grpcurl: list[str], running: Running) -> None:

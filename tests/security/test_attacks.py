@@ -62,30 +62,21 @@ WILD = "{*}"
 
 # -- misbehaving nodes -------------------------------------------------------------
 
-class _TamperingStub:
-    """Wraps the hub's NodeService stub: flips the payload's last byte on the way out."""
-
-    def __init__(self, inner: services_pb2_grpc.NodeServiceStub, hub: TamperingHub) -> None:
-        self.inner, self.hub = inner, hub
-
-    def Handle(self, request: services_pb2.HandleRequest, **kw: Any) -> Any:  # noqa: N802 - gRPC name
-        if self.hub.tamper:
-            env = envelope_pb2.Envelope()
-            env.CopyFrom(request.envelope)
-            body = bytearray(env.payload)
-            body[-1] ^= 0x01  # the last character of subject.cert_type: still valid UTF-8
-            env.payload = bytes(body)
-            request = services_pb2.HandleRequest(envelope=env)
-        return self.inner.Handle(request, **kw)
-
-
 class TamperingHub(HubNode):
-    """A hub that, while ``tamper`` is set, alters every payload it forwards."""
+    """A hub that, while ``tamper`` is set, alters every payload it forwards
+    (flips the payload's last byte on the way out, over the stream or a unary call)."""
 
     tamper = False
 
-    def _stub(self, code: str) -> Any:
-        return _TamperingStub(super()._stub(code), self)
+    async def _send(self, route: Any, env: envelope_pb2.Envelope, timeout_s: float) -> Any:
+        if self.tamper:
+            altered = envelope_pb2.Envelope()
+            altered.CopyFrom(env)
+            body = bytearray(altered.payload)
+            body[-1] ^= 0x01  # the last character of subject.cert_type: still valid UTF-8
+            altered.payload = bytes(body)
+            env = altered
+        return await super()._send(route, env, timeout_s)
 
 
 class RogueProvince(ProvinceNode):
@@ -94,15 +85,14 @@ class RogueProvince(ProvinceNode):
 
     bind_to: bytes | None = None
 
-    async def handle(self, env: envelope_pb2.Envelope, peer: str) -> services_pb2.HandleResponse:
-        reply = await super().handle(env, peer)
+    async def handle(self, env: envelope_pb2.Envelope, peer: str,
+                     timeout_s: float | None = None) -> envelope_pb2.Envelope:
+        out = await super().handle(env, peer, timeout_s)
         if self.bind_to is None:
-            return reply
-        out = reply.envelope
+            return out
         msg = payloads.parse_payload(out.payload_type, out.payload)
         msg.header.request_digest = self.bind_to  # type: ignore[attr-defined]
-        resealed = seal(out.payload_type, msg.SerializeToString(), self.core.signer)
-        return services_pb2.HandleResponse(envelope=resealed.to_pb())
+        return seal(out.payload_type, msg.SerializeToString(), self.core.signer).to_pb()
 
 
 class RogueCountry(Country):

@@ -44,6 +44,56 @@ class GetDirectoryResponse(_message.Message):
     directory: _envelope_pb2.Envelope
     def __init__(self, directory: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
+class ExchangeStreamRequest(_message.Message):
+    __slots__ = ("call_id", "envelope", "timeout_ms")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    envelope: _envelope_pb2.Envelope
+    timeout_ms: int
+    def __init__(self, call_id: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class ExchangeStreamResponse(_message.Message):
+    __slots__ = ("call_id", "envelope", "refusal")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    envelope: _envelope_pb2.Envelope
+    refusal: Refusal
+    def __init__(self, call_id: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ...) -> None: ...
+
+class HandleStreamRequest(_message.Message):
+    __slots__ = ("call_id", "envelope", "timeout_ms")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    envelope: _envelope_pb2.Envelope
+    timeout_ms: int
+    def __init__(self, call_id: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class HandleStreamResponse(_message.Message):
+    __slots__ = ("call_id", "envelope", "refusal")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    envelope: _envelope_pb2.Envelope
+    refusal: Refusal
+    def __init__(self, call_id: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ...) -> None: ...
+
+class Refusal(_message.Message):
+    __slots__ = ("status", "reason", "message")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    reason: str
+    message: str
+    def __init__(self, status: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
 class HandleRequest(_message.Message):
     __slots__ = ("envelope",)
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]

@@ -40,6 +40,11 @@ class HubServiceStub:
                 request_serializer=tongban_dot_v1_dot_services__pb2.ExchangeRequest.SerializeToString,
                 response_deserializer=tongban_dot_v1_dot_services__pb2.ExchangeResponse.FromString,
                 _registered_method=True)
+        self.ExchangeStream = channel.stream_stream(
+                '/tongban.v1.HubService/ExchangeStream',
+                request_serializer=tongban_dot_v1_dot_services__pb2.ExchangeStreamRequest.SerializeToString,
+                response_deserializer=tongban_dot_v1_dot_services__pb2.ExchangeStreamResponse.FromString,
+                _registered_method=True)
         self.GetDirectory = channel.unary_unary(
                 '/tongban.v1.HubService/GetDirectory',
                 request_serializer=tongban_dot_v1_dot_services__pb2.GetDirectoryRequest.SerializeToString,
@@ -59,6 +64,16 @@ class HubServiceServicer:
     def Exchange(self, request, context):
         """Route a signed request envelope to its receiver and return the receiver's
         signed response envelope, both untouched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExchangeStream(self, request_iterator, context):
+        """The same exchange over one long-lived bidirectional stream: many envelopes
+        in flight at once, each frame tagged with the caller's call id, answers in
+        completion order. Each request is checked, ledgered and answered exactly as
+        by Exchange; a refusal comes back as a frame, and the stream stays open.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +101,11 @@ def add_HubServiceServicer_to_server(servicer, server):
                     servicer.Exchange,
                     request_deserializer=tongban_dot_v1_dot_services__pb2.ExchangeRequest.FromString,
                     response_serializer=tongban_dot_v1_dot_services__pb2.ExchangeResponse.SerializeToString,
+            ),
+            'ExchangeStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ExchangeStream,
+                    request_deserializer=tongban_dot_v1_dot_services__pb2.ExchangeStreamRequest.FromString,
+                    response_serializer=tongban_dot_v1_dot_services__pb2.ExchangeStreamResponse.SerializeToString,
             ),
             'GetDirectory': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDirectory,
@@ -126,6 +146,33 @@ class HubService:
             '/tongban.v1.HubService/Exchange',
             tongban_dot_v1_dot_services__pb2.ExchangeRequest.SerializeToString,
             tongban_dot_v1_dot_services__pb2.ExchangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExchangeStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/tongban.v1.HubService/ExchangeStream',
+            tongban_dot_v1_dot_services__pb2.ExchangeStreamRequest.SerializeToString,
+            tongban_dot_v1_dot_services__pb2.ExchangeStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -206,6 +253,11 @@ class NodeServiceStub:
                 request_serializer=tongban_dot_v1_dot_services__pb2.HandleRequest.SerializeToString,
                 response_deserializer=tongban_dot_v1_dot_services__pb2.HandleResponse.FromString,
                 _registered_method=True)
+        self.HandleStream = channel.stream_stream(
+                '/tongban.v1.NodeService/HandleStream',
+                request_serializer=tongban_dot_v1_dot_services__pb2.HandleStreamRequest.SerializeToString,
+                response_deserializer=tongban_dot_v1_dot_services__pb2.HandleStreamResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -219,6 +271,13 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HandleStream(self, request_iterator, context):
+        """Handle over one long-lived bidirectional stream (see HubService.ExchangeStream).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -226,6 +285,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Handle,
                     request_deserializer=tongban_dot_v1_dot_services__pb2.HandleRequest.FromString,
                     response_serializer=tongban_dot_v1_dot_services__pb2.HandleResponse.SerializeToString,
+            ),
+            'HandleStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.HandleStream,
+                    request_deserializer=tongban_dot_v1_dot_services__pb2.HandleStreamRequest.FromString,
+                    response_serializer=tongban_dot_v1_dot_services__pb2.HandleStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -256,6 +320,33 @@ class NodeService:
             '/tongban.v1.NodeService/Handle',
             tongban_dot_v1_dot_services__pb2.HandleRequest.SerializeToString,
             tongban_dot_v1_dot_services__pb2.HandleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/tongban.v1.NodeService/HandleStream',
+            tongban_dot_v1_dot_services__pb2.HandleStreamRequest.SerializeToString,
+            tongban_dot_v1_dot_services__pb2.HandleStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
