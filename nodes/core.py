@@ -221,5 +221,13 @@ class NodeCore:
             receiver="", peer=peer, envelope_sha256=hashlib.sha256(raw).hexdigest(), size_bytes=len(raw),
             expires_at_ns=0, outcome=error.code, reason=str(error), trace_id="", request_digest=""))
 
+    def record_handshake_refusal(self, address: str, reason: str, message: str) -> None:
+        """Ledger a connection refused during the mTLS handshake (no envelope was
+        ever read from it): the peer is its network address, the outcome the reason."""
+        self.ledger.append(LedgerEntry(
+            at_ns=self.clock(), direction="rejected", message_id="", payload_type="", flow="", sender="",
+            receiver="", peer=address, envelope_sha256="", size_bytes=0, expires_at_ns=0, outcome=reason,
+            reason=message, trace_id="", request_digest=""))
+
     def close(self) -> None:
         self.ledger.close()

@@ -183,10 +183,25 @@ def verify_certificate(pb: envelope_pb2.Envelope, *, answered_by: str, directory
     if cert.issuer_node != answered_by:
         raise BindingError(f"certificate issued by {cert.issuer_node}, but answered by {answered_by}")
     sig = env.signatures[0]
+    # The key lookup runs every time (the directory may have revoked it since); the
+    # signature itself only once per sealed certificate: a province hands out the
+    # same sealed bytes to every asker, so the same triple recurs.
     key = directory.issuer_key(trust, node=cert.issuer_node, keyid=sig.keyid, now_ns=now_ns)
+    seen = (sig.keyid, sig.sig, env.payload)
+    if seen in _VERIFIED:
+        _VERIFIED.move_to_end(seen)
+        return cert
     verify_signature(key.public_key, sig.sig, env.pae(),
                      what=f"certificate {cert.identifier} by the issuing authority of {cert.issuer_node}")
+    _VERIFIED[seen] = None
+    if len(_VERIFIED) > _VERIFIED_MAX:
+        _VERIFIED.popitem(last=False)
     return cert
+
+
+#: Certificate signatures already verified: (key id, signature, payload), LRU.
+_VERIFIED: OrderedDict[tuple[str, bytes, bytes], None] = OrderedDict()
+_VERIFIED_MAX = 4096
 
 
 def check_answer(opened: Opened, *, request_subject: header_pb2.Subject, directory: DirectoryView,

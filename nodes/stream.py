@@ -52,41 +52,46 @@ Handler = Callable[[Envelope, str, "float | None"], Awaitable[Envelope]]
 _RUNNING: set[asyncio.Task[None]] = set()
 
 
-def _refusal(reply: Any, call_id: int, error: TongbanError) -> Any:
-    return reply(call_id=call_id, refusal=services_pb2.Refusal(
+def _refusal(call_id: int, error: TongbanError) -> services_pb2.StreamAnswer:
+    return services_pb2.StreamAnswer(call_id=call_id, refusal=services_pb2.Refusal(
         status=status_of(error).name, reason=error.code, message=str(error)))
 
 
 async def serve_frames(frames: AsyncIterator[Any], *, method: str, peer: str, handle: Handler,
                        on_undecodable: Callable[[bytes, str, TongbanError], None] | None = None,
                        ) -> AsyncIterator[Any]:
-    """Answer every frame of one stream as it completes (not in arrival order).
+    """Answer every request of one stream as it completes (not in arrival order).
 
     Each request runs as its own task, so a slow answer never holds up a quick one;
     how many run at once is bounded by the node's admission control, which refuses
-    the excess with RESOURCE_EXHAUSTED frames. When the caller half-closes, the
-    answers still in flight are sent before the stream ends.
+    the excess with RESOURCE_EXHAUSTED answers. Answers that are ready together go
+    out in one message. When the caller half-closes, the answers still in flight
+    are sent before the stream ends.
     """
     reply_type = FRAMES[method][1]
-    out: asyncio.Queue[Any] = asyncio.Queue()
+    ready: list[services_pb2.StreamAnswer] = []
+    wake = asyncio.Event()
     in_flight = 0
     reading = True
 
-    async def one(frame: Any) -> None:
+    def answer(a: services_pb2.StreamAnswer) -> None:
+        ready.append(a)
+        wake.set()
+
+    async def one(call: services_pb2.StreamCall) -> None:
         nonlocal in_flight
         try:
-            timeout = frame.timeout_ms / 1000 if frame.timeout_ms else None
-            reply = reply_type(call_id=frame.call_id, envelope=await handle(frame.envelope, peer, timeout))
+            timeout = call.timeout_ms / 1000 if call.timeout_ms else None
+            reply = services_pb2.StreamAnswer(call_id=call.call_id,
+                                              envelope=await handle(call.envelope, peer, timeout))
         except TongbanError as e:
-            reply = _refusal(reply_type, frame.call_id, e)
+            reply = _refusal(call.call_id, e)
         except Exception:  # noqa: BLE001 - answered as INTERNAL, like the unary interceptor
             log.exception("unexpected error answering a streamed request")
-            reply = reply_type(call_id=frame.call_id, refusal=services_pb2.Refusal(
+            reply = services_pb2.StreamAnswer(call_id=call.call_id, refusal=services_pb2.Refusal(
                 status="INTERNAL", reason="internal", message="internal error (logged by the node)"))
         in_flight -= 1
-        out.put_nowait(reply)
-        if not reading and in_flight == 0:
-            out.put_nowait(None)
+        answer(reply)
 
     async def read() -> None:
         nonlocal in_flight, reading
@@ -95,72 +100,110 @@ async def serve_frames(frames: AsyncIterator[Any], *, method: str, peer: str, ha
                 if isinstance(frame, Undecodable):
                     if on_undecodable is not None:
                         on_undecodable(frame.raw, peer, frame.error)
-                    out.put_nowait(_refusal(reply_type, 0, frame.error))
+                    answer(_refusal(0, frame.error))
                     continue
-                in_flight += 1
-                task = asyncio.ensure_future(one(frame))
-                _RUNNING.add(task)
-                task.add_done_callback(_RUNNING.discard)
+                for call in frame.calls:
+                    in_flight += 1
+                    task = asyncio.ensure_future(one(call))
+                    _RUNNING.add(task)
+                    task.add_done_callback(_RUNNING.discard)
         except (grpc.aio.AioRpcError, grpc.RpcError) as e:  # the caller went away mid-stream
             log.debug("stream from %s ended: %s", peer, e)
         finally:
             reading = False
-            if in_flight == 0:
-                out.put_nowait(None)
+            wake.set()
 
     reader = asyncio.ensure_future(read())
     try:
-        while (reply := await out.get()) is not None:
-            yield reply
+        while True:
+            if ready:
+                batch, ready[:] = list(ready), []
+                yield reply_type(answers=batch)
+            elif not reading and in_flight == 0:
+                return
+            else:
+                await wake.wait()
+                wake.clear()
     finally:
         reader.cancel()
 
 
-class StreamMux:
-    """The caller's side of one peer's stream: concurrent calls over one stream.
+class _Lane:
+    """One stream of a mux: its call, its reader, its calls in flight, what waits
+    to be written, and whether a write is under way (gRPC allows one at a time)."""
 
-    The stream opens on the first call and again after it breaks; a broken stream
-    fails every call in flight on it with ``PeerUnavailableError`` (as a dropped
-    unary call would). A peer that does not serve the stream method (a node built
-    on the unary protocol only) sets ``unsupported``; callers then use the unary RPC.
+    __slots__ = ("call", "reader", "pending", "queue", "writing", "last_rx")
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.reader: asyncio.Task[None] | None = None
+        self.pending: dict[int, asyncio.Future[Envelope]] = {}
+        self.queue: list[services_pb2.StreamCall] = []
+        self.writing = False
+        self.last_rx = time.monotonic()
+
+
+class StreamMux:
+    """The caller's side of the streams to one peer: concurrent calls, multiplexed.
+
+    Each write on a gRPC stream is a round trip through its completion queue, and
+    only one may be under way per stream. So calls made while a write is under way
+    wait in the lane's queue and go out together in the next message: at low load
+    every request is sent at once, under load many share one write (and the peer
+    answers those ready together in one message), without any timer. Calls share
+    ``max_lanes`` long-lived streams ("lanes"), opened as needed. A broken stream
+    fails the calls in flight on it with
+    ``PeerUnavailableError`` (as a dropped unary call would) and is replaced on the
+    next call. A peer that does not serve the stream method (a node built on the
+    unary protocol only) sets ``unsupported``; callers then use the unary RPC.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, method: str, *, hop: str) -> None:
+    def __init__(self, channel: grpc.aio.Channel, method: str, *, hop: str, max_lanes: int = 2) -> None:
         self._request, reply_type = FRAMES[method]
         self._open = channel.stream_stream(
             method, request_serializer=self._request.SerializeToString, response_deserializer=reply_type.FromString)
         self.hop = hop
+        self.max_lanes = max_lanes
         self.unsupported = False
-        self._call: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[Envelope]] = {}
+        self._lanes: list[_Lane] = []
         self._ids = itertools.count(1)
-        self._write_lock = asyncio.Lock()
-        self._last_rx = 0.0
+        self._turn = 0
 
-    def _stream(self) -> Any:
-        if self._call is None:
-            self._call = self._open()
-            self._last_rx = time.monotonic()
-            self._reader = asyncio.ensure_future(self._read(self._call))
-        return self._call
+    @property
+    def streams_open(self) -> int:
+        """How many streams are open now."""
+        return len(self._lanes)
 
-    async def _read(self, call: Any) -> None:
+    def _lane(self) -> _Lane:
+        for lane in self._lanes:
+            if not lane.writing:
+                return lane
+        if len(self._lanes) < self.max_lanes:
+            lane = _Lane(self._open())
+            lane.reader = asyncio.ensure_future(self._read(lane))
+            self._lanes.append(lane)
+            return lane
+        self._turn = (self._turn + 1) % len(self._lanes)
+        return self._lanes[self._turn]
+
+    async def _read(self, lane: _Lane) -> None:
         error: TongbanError | None = None
         try:
-            async for frame in call:
-                self._last_rx = time.monotonic()
-                fut = self._pending.get(frame.call_id)
-                if fut is None or fut.done():
-                    if frame.call_id == 0:
-                        log.warning("%s could not decode a frame of ours: %s", self.hop, frame.refusal.message)
-                    continue  # the caller gave up waiting
-                if frame.WhichOneof("outcome") == "envelope":
-                    fut.set_result(frame.envelope)
-                else:
-                    r = frame.refusal
-                    fut.set_exception(error_from_status(r.status, r.message, r.reason, hop=self.hop))
-            error = PeerUnavailableError(f"{self.hop} closed the stream")
+            async for frame in lane.call:
+                lane.last_rx = time.monotonic()
+                for answer in frame.answers:
+                    fut = lane.pending.get(answer.call_id)
+                    if fut is None or fut.done():
+                        if answer.call_id == 0:
+                            log.warning("%s could not decode a message of ours: %s", self.hop,
+                                        answer.refusal.message)
+                        continue  # the caller gave up waiting
+                    if answer.WhichOneof("outcome") == "envelope":
+                        fut.set_result(answer.envelope)
+                    else:
+                        r = answer.refusal
+                        fut.set_exception(error_from_status(r.status, r.message, r.reason, hop=self.hop))
+            error = PeerUnavailableError(f"{self.hop} unavailable: it closed the stream")
         except grpc.aio.AioRpcError as e:
             # Refusals travel as frames, so a stream that ends with a status is the
             # transport failing (peer stopped, connection reset: often INTERNAL from
@@ -172,44 +215,60 @@ class StreamMux:
                 error = PeerUnavailableError(
                     f"{self.hop} unavailable: the stream ended with {e.code().name}: {e.details()}")
         except asyncio.CancelledError:
-            error = PeerUnavailableError(f"{self.hop}: stream closed by this node")
+            error = PeerUnavailableError(f"{self.hop} unavailable: stream closed by this node")
             raise
         finally:
-            if self._call is call:
-                self._call = None
-            for fut in self._pending.values():
+            if lane in self._lanes:
+                self._lanes.remove(lane)
+            for fut in lane.pending.values():
                 if not fut.done():
-                    fut.set_exception(error or PeerUnavailableError(f"{self.hop} closed the stream"))
+                    fut.set_exception(error or PeerUnavailableError(f"{self.hop} unavailable: stream closed"))
                     fut.exception()  # retrieved: a caller that already left must not log it
 
     async def call(self, envelope: Envelope, timeout_s: float) -> Envelope:
         """Send one request and wait at most ``timeout_s`` for its answer."""
         call_id = next(self._ids)
         fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
-        self._pending[call_id] = fut
+        lane = self._lane()
+        lane.pending[call_id] = fut
         sent_at = time.monotonic()
         try:
             async with asyncio.timeout(timeout_s):
-                stream = self._stream()
-                async with self._write_lock:
-                    try:
-                        await stream.write(self._request(
-                            call_id=call_id, envelope=envelope, timeout_ms=max(1, int(timeout_s * 1000))))
-                    except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError):
-                        pass  # the stream is ending: its reader fails ``fut`` with the reason
+                lane.queue.append(services_pb2.StreamCall(
+                    call_id=call_id, envelope=envelope, timeout_ms=max(1, int(timeout_s * 1000))))
+                if not lane.writing:  # else the write under way takes it along next
+                    lane.writing = True
+                    writer = asyncio.ensure_future(self._write(lane))  # not cancelled with this call
+                    _RUNNING.add(writer)
+                    writer.add_done_callback(_RUNNING.discard)
                 return await fut
         except TimeoutError:
-            if self._last_rx < sent_at and self._call is not None:
-                self._call.cancel()  # nothing at all came back: the stream is presumed dead
+            if lane.last_rx < sent_at and lane in self._lanes:
+                lane.call.cancel()  # nothing at all came back: the stream is presumed dead
             raise PeerUnavailableError(f"{self.hop} timed out: no answer within {timeout_s:g} s") from None
         finally:
-            del self._pending[call_id]
+            del lane.pending[call_id]
+
+    async def _write(self, lane: _Lane) -> None:
+        """Write everything queued on ``lane``, as one message per write, until
+        nothing is left (calls queued meanwhile by others ride on the next one)."""
+        try:
+            while lane.queue:
+                batch, lane.queue = lane.queue, []
+                try:
+                    await lane.call.write(self._request(calls=batch))
+                except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError):
+                    return  # the stream is ending: its reader fails the calls with the reason
+        finally:
+            lane.writing = False
 
     async def close(self) -> None:
-        if self._call is not None:
-            self._call.cancel()
-        if self._reader is not None:
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
+        lanes, self._lanes = self._lanes, []
+        for lane in lanes:
+            lane.call.cancel()
+        for lane in lanes:
+            if lane.reader is not None:
+                try:
+                    await lane.reader
+                except asyncio.CancelledError:
+                    pass

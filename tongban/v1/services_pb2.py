@@ -26,7 +26,7 @@ from tongban.v1 import envelope_pb2 as tongban_dot_v1_dot_envelope__pb2
 from tongban.v1 import header_pb2 as tongban_dot_v1_dot_header__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tongban/v1/services.proto\x12\ntongban.v1\x1a\x19tongban/v1/envelope.proto\x1a\x17tongban/v1/header.proto\"9\n\x0fRegisterRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\";\n\x10RegisterResponse\x12\'\n\tdirectory\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\"9\n\x0f\x45xchangeRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\":\n\x10\x45xchangeResponse\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\",\n\x13GetDirectoryRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"?\n\x14GetDirectoryResponse\x12\'\n\tdirectory\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\"d\n\x15\x45xchangeStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12&\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.tongban.v1.Envelope\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"\x86\x01\n\x16\x45xchangeStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12(\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.tongban.v1.EnvelopeH\x00\x12&\n\x07refusal\x18\x03 \x01(\x0b\x32\x13.tongban.v1.RefusalH\x00\x42\t\n\x07outcome\"b\n\x13HandleStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12&\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.tongban.v1.Envelope\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"\x84\x01\n\x14HandleStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12(\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.tongban.v1.EnvelopeH\x00\x12&\n\x07refusal\x18\x03 \x01(\x0b\x32\x13.tongban.v1.RefusalH\x00\x42\t\n\x07outcome\":\n\x07Refusal\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"7\n\rHandleRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\"8\n\x0eHandleResponse\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\"\xfa\x01\n\rSubmitRequest\x12\x0c\n\x04\x66low\x18\x01 \x01(\t\x12$\n\x07subject\x18\x02 \x01(\x0b\x32\x13.tongban.v1.Subject\x12\x10\n\x08receiver\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12\'\n\x05\x61udit\x18\x07 \x01(\x0b\x32\x18.tongban.v1.AuditContext\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x0c\n\x04item\x18\t \x01(\t\x12\x0f\n\x07\x63hannel\x18\n \x01(\t\x12\x14\n\x0c\x61pplicant_id\x18\x0b \x01(\t\"\xfc\x01\n\x0eSubmitResponse\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12%\n\x07request\x18\x03 \x01(\x0b\x32\x14.tongban.v1.Envelope\x12&\n\x08response\x18\x04 \x01(\x0b\x32\x14.tongban.v1.Envelope\x12\x0e\n\x06result\x18\x05 \x01(\t\x12\x12\n\nidentifier\x18\x06 \x01(\t\x12\x12\n\nlatency_us\x18\x07 \x01(\x03\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\r\n\x05trips\x18\t \x01(\x05\x12\x12\n\ndelay_days\x18\n \x01(\x01\x12\r\n\x05steps\x18\x0b \x03(\t2\xca\x02\n\nHubService\x12\x45\n\x08\x45xchange\x12\x1b.tongban.v1.ExchangeRequest\x1a\x1c.tongban.v1.ExchangeResponse\x12[\n\x0e\x45xchangeStream\x12!.tongban.v1.ExchangeStreamRequest\x1a\".tongban.v1.ExchangeStreamResponse(\x01\x30\x01\x12Q\n\x0cGetDirectory\x12\x1f.tongban.v1.GetDirectoryRequest\x1a .tongban.v1.GetDirectoryResponse\x12\x45\n\x08Register\x12\x1b.tongban.v1.RegisterRequest\x1a\x1c.tongban.v1.RegisterResponse2\xa5\x01\n\x0bNodeService\x12?\n\x06Handle\x12\x19.tongban.v1.HandleRequest\x1a\x1a.tongban.v1.HandleResponse\x12U\n\x0cHandleStream\x12\x1f.tongban.v1.HandleStreamRequest\x1a .tongban.v1.HandleStreamResponse(\x01\x30\x01\x32P\n\rWindowService\x12?\n\x06Submit\x12\x19.tongban.v1.SubmitRequest\x1a\x1a.tongban.v1.SubmitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tongban/v1/services.proto\x12\ntongban.v1\x1a\x19tongban/v1/envelope.proto\x1a\x17tongban/v1/header.proto\"9\n\x0fRegisterRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\";\n\x10RegisterResponse\x12\'\n\tdirectory\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\"9\n\x0f\x45xchangeRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\":\n\x10\x45xchangeResponse\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\",\n\x13GetDirectoryRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"?\n\x14GetDirectoryResponse\x12\'\n\tdirectory\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\">\n\x15\x45xchangeStreamRequest\x12%\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x16.tongban.v1.StreamCall\"C\n\x16\x45xchangeStreamResponse\x12)\n\x07\x61nswers\x18\x01 \x03(\x0b\x32\x18.tongban.v1.StreamAnswer\"<\n\x13HandleStreamRequest\x12%\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x16.tongban.v1.StreamCall\"A\n\x14HandleStreamResponse\x12)\n\x07\x61nswers\x18\x01 \x03(\x0b\x32\x18.tongban.v1.StreamAnswer\"Y\n\nStreamCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12&\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.tongban.v1.Envelope\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"|\n\x0cStreamAnswer\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12(\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.tongban.v1.EnvelopeH\x00\x12&\n\x07refusal\x18\x03 \x01(\x0b\x32\x13.tongban.v1.RefusalH\x00\x42\t\n\x07outcome\":\n\x07Refusal\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"7\n\rHandleRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\"8\n\x0eHandleResponse\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.tongban.v1.Envelope\"\xfa\x01\n\rSubmitRequest\x12\x0c\n\x04\x66low\x18\x01 \x01(\t\x12$\n\x07subject\x18\x02 \x01(\x0b\x32\x13.tongban.v1.Subject\x12\x10\n\x08receiver\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cphoto_sha256\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12\'\n\x05\x61udit\x18\x07 \x01(\x0b\x32\x18.tongban.v1.AuditContext\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\x0c\n\x04item\x18\t \x01(\t\x12\x0f\n\x07\x63hannel\x18\n \x01(\t\x12\x14\n\x0c\x61pplicant_id\x18\x0b \x01(\t\"\xfc\x01\n\x0eSubmitResponse\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12%\n\x07request\x18\x03 \x01(\x0b\x32\x14.tongban.v1.Envelope\x12&\n\x08response\x18\x04 \x01(\x0b\x32\x14.tongban.v1.Envelope\x12\x0e\n\x06result\x18\x05 \x01(\t\x12\x12\n\nidentifier\x18\x06 \x01(\t\x12\x12\n\nlatency_us\x18\x07 \x01(\x03\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12\r\n\x05trips\x18\t \x01(\x05\x12\x12\n\ndelay_days\x18\n \x01(\x01\x12\r\n\x05steps\x18\x0b \x03(\t2\xca\x02\n\nHubService\x12\x45\n\x08\x45xchange\x12\x1b.tongban.v1.ExchangeRequest\x1a\x1c.tongban.v1.ExchangeResponse\x12[\n\x0e\x45xchangeStream\x12!.tongban.v1.ExchangeStreamRequest\x1a\".tongban.v1.ExchangeStreamResponse(\x01\x30\x01\x12Q\n\x0cGetDirectory\x12\x1f.tongban.v1.GetDirectoryRequest\x1a .tongban.v1.GetDirectoryResponse\x12\x45\n\x08Register\x12\x1b.tongban.v1.RegisterRequest\x1a\x1c.tongban.v1.RegisterResponse2\xa5\x01\n\x0bNodeService\x12?\n\x06Handle\x12\x19.tongban.v1.HandleRequest\x1a\x1a.tongban.v1.HandleResponse\x12U\n\x0cHandleStream\x12\x1f.tongban.v1.HandleStreamRequest\x1a .tongban.v1.HandleStreamResponse(\x01\x30\x01\x32P\n\rWindowService\x12?\n\x06Submit\x12\x19.tongban.v1.SubmitRequest\x1a\x1a.tongban.v1.SubmitResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,27 +46,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETDIRECTORYRESPONSE']._serialized_start=378
   _globals['_GETDIRECTORYRESPONSE']._serialized_end=441
   _globals['_EXCHANGESTREAMREQUEST']._serialized_start=443
-  _globals['_EXCHANGESTREAMREQUEST']._serialized_end=543
-  _globals['_EXCHANGESTREAMRESPONSE']._serialized_start=546
-  _globals['_EXCHANGESTREAMRESPONSE']._serialized_end=680
-  _globals['_HANDLESTREAMREQUEST']._serialized_start=682
-  _globals['_HANDLESTREAMREQUEST']._serialized_end=780
-  _globals['_HANDLESTREAMRESPONSE']._serialized_start=783
-  _globals['_HANDLESTREAMRESPONSE']._serialized_end=915
-  _globals['_REFUSAL']._serialized_start=917
-  _globals['_REFUSAL']._serialized_end=975
-  _globals['_HANDLEREQUEST']._serialized_start=977
-  _globals['_HANDLEREQUEST']._serialized_end=1032
-  _globals['_HANDLERESPONSE']._serialized_start=1034
-  _globals['_HANDLERESPONSE']._serialized_end=1090
-  _globals['_SUBMITREQUEST']._serialized_start=1093
-  _globals['_SUBMITREQUEST']._serialized_end=1343
-  _globals['_SUBMITRESPONSE']._serialized_start=1346
-  _globals['_SUBMITRESPONSE']._serialized_end=1598
-  _globals['_HUBSERVICE']._serialized_start=1601
-  _globals['_HUBSERVICE']._serialized_end=1931
-  _globals['_NODESERVICE']._serialized_start=1934
-  _globals['_NODESERVICE']._serialized_end=2099
-  _globals['_WINDOWSERVICE']._serialized_start=2101
-  _globals['_WINDOWSERVICE']._serialized_end=2181
+  _globals['_EXCHANGESTREAMREQUEST']._serialized_end=505
+  _globals['_EXCHANGESTREAMRESPONSE']._serialized_start=507
+  _globals['_EXCHANGESTREAMRESPONSE']._serialized_end=574
+  _globals['_HANDLESTREAMREQUEST']._serialized_start=576
+  _globals['_HANDLESTREAMREQUEST']._serialized_end=636
+  _globals['_HANDLESTREAMRESPONSE']._serialized_start=638
+  _globals['_HANDLESTREAMRESPONSE']._serialized_end=703
+  _globals['_STREAMCALL']._serialized_start=705
+  _globals['_STREAMCALL']._serialized_end=794
+  _globals['_STREAMANSWER']._serialized_start=796
+  _globals['_STREAMANSWER']._serialized_end=920
+  _globals['_REFUSAL']._serialized_start=922
+  _globals['_REFUSAL']._serialized_end=980
+  _globals['_HANDLEREQUEST']._serialized_start=982
+  _globals['_HANDLEREQUEST']._serialized_end=1037
+  _globals['_HANDLERESPONSE']._serialized_start=1039
+  _globals['_HANDLERESPONSE']._serialized_end=1095
+  _globals['_SUBMITREQUEST']._serialized_start=1098
+  _globals['_SUBMITREQUEST']._serialized_end=1348
+  _globals['_SUBMITRESPONSE']._serialized_start=1351
+  _globals['_SUBMITRESPONSE']._serialized_end=1603
+  _globals['_HUBSERVICE']._serialized_start=1606
+  _globals['_HUBSERVICE']._serialized_end=1936
+  _globals['_NODESERVICE']._serialized_start=1939
+  _globals['_NODESERVICE']._serialized_end=2104
+  _globals['_WINDOWSERVICE']._serialized_start=2106
+  _globals['_WINDOWSERVICE']._serialized_end=2186
 # @@protoc_insertion_point(module_scope)

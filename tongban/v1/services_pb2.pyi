@@ -45,26 +45,30 @@ class GetDirectoryResponse(_message.Message):
     def __init__(self, directory: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class ExchangeStreamRequest(_message.Message):
-    __slots__ = ("call_id", "envelope", "timeout_ms")
-    CALL_ID_FIELD_NUMBER: _ClassVar[int]
-    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
-    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
-    call_id: int
-    envelope: _envelope_pb2.Envelope
-    timeout_ms: int
-    def __init__(self, call_id: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[StreamCall]
+    def __init__(self, calls: _Optional[_Iterable[_Union[StreamCall, _Mapping]]] = ...) -> None: ...
 
 class ExchangeStreamResponse(_message.Message):
-    __slots__ = ("call_id", "envelope", "refusal")
-    CALL_ID_FIELD_NUMBER: _ClassVar[int]
-    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
-    REFUSAL_FIELD_NUMBER: _ClassVar[int]
-    call_id: int
-    envelope: _envelope_pb2.Envelope
-    refusal: Refusal
-    def __init__(self, call_id: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ...) -> None: ...
+    __slots__ = ("answers",)
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[StreamAnswer]
+    def __init__(self, answers: _Optional[_Iterable[_Union[StreamAnswer, _Mapping]]] = ...) -> None: ...
 
 class HandleStreamRequest(_message.Message):
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[StreamCall]
+    def __init__(self, calls: _Optional[_Iterable[_Union[StreamCall, _Mapping]]] = ...) -> None: ...
+
+class HandleStreamResponse(_message.Message):
+    __slots__ = ("answers",)
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[StreamAnswer]
+    def __init__(self, answers: _Optional[_Iterable[_Union[StreamAnswer, _Mapping]]] = ...) -> None: ...
+
+class StreamCall(_message.Message):
     __slots__ = ("call_id", "envelope", "timeout_ms")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
@@ -74,7 +78,7 @@ class HandleStreamRequest(_message.Message):
     timeout_ms: int
     def __init__(self, call_id: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
-class HandleStreamResponse(_message.Message):
+class StreamAnswer(_message.Message):
     __slots__ = ("call_id", "envelope", "refusal")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]

@@ -71,9 +71,9 @@ class HubServiceServicer:
 
     def ExchangeStream(self, request_iterator, context):
         """The same exchange over one long-lived bidirectional stream: many envelopes
-        in flight at once, each frame tagged with the caller's call id, answers in
+        in flight at once, each tagged with the caller's call id, answers in
         completion order. Each request is checked, ledgered and answered exactly as
-        by Exchange; a refusal comes back as a frame, and the stream stays open.
+        by Exchange; a refusal comes back as an answer, and the stream stays open.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
