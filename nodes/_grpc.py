@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -10,10 +11,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nodes._status import ErrorInterceptor, UndecodableHook
+from nodes.tls_gate import RefusedHook, TlsGate
 
 __all__ = [
     "MAX_GRPC_MESSAGE_BYTES",
+    "Served",
+    "TlsMaterial",
     "build_server",
+    "start_server",
     "mark_serving",
     "channel_credentials",
     "open_channel",
@@ -79,13 +84,22 @@ def _identity(pem: bytes) -> str:
     return str(cn[0]) if issuer[0] == f"{owner} intermediate CA" else f"?{cn[0]}"
 
 
+#: The TLS gates serving in this process (nodes/tls_gate.py): behind a gate, the
+#: gRPC server sees a loopback connection, and the gate knows whose certificate it carries.
+_GATES: list[TlsGate] = []
+
+
 def peer_code(context: grpc.aio.ServicerContext) -> str:
     """The node code (or ``window``) of the mTLS client, bound to its issuing CA;
-    ``?<cn>`` for a certificate whose name its issuer may not give."""
+    ``?<cn>`` for a certificate whose name its issuer may not give; "" for none."""
     pems = context.auth_context().get("x509_pem_cert") or []
-    if not pems:
-        return ""
-    pem = pems[0]
+    if pems:
+        pem = pems[0]
+    else:
+        peer = context.peer()
+        pem = next((p for gate in _GATES if (p := gate.peer_cert_pem(peer)) is not None), None)
+        if pem is None:
+            return ""
     code = _PEERS.get(pem)
     if code is None:
         code = _identity(pem)
@@ -103,7 +117,7 @@ async def mark_serving(health_servicer: health.aio.HealthServicer, names: Iterab
 
 def build_server(
     *,
-    creds: grpc.ServerCredentials,
+    creds: grpc.ServerCredentials | None,
     listen: str,
     services: Iterable[tuple[Any, Any, str]],
     on_undecodable: UndecodableHook | None = None,
@@ -111,6 +125,7 @@ def build_server(
     """A grpc.aio server with our services, health checking and reflection.
 
     ``services`` holds (add_XServicer_to_server, servicer, full service name).
+    ``creds`` None listens without TLS (only behind a TLS gate, on loopback).
     Returns the server (not started), the bound port and the health servicer.
     """
     server = grpc.aio.server(interceptors=[ErrorInterceptor(on_undecodable)], options=_OPTIONS)
@@ -122,7 +137,71 @@ def build_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names += [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
-    port = server.add_secure_port(listen, creds)
+    port = server.add_secure_port(listen, creds) if creds is not None else server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"could not listen on {listen}")
     return server, port, health_servicer
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """A node's TLS key, certificate chain (leaf first) and the national root, PEM."""
+
+    key_pem: bytes
+    chain_pem: bytes
+    root_pem: bytes
+
+
+@dataclass
+class Served:
+    """A running node server: gRPC, and the TLS gate in front of it (if any)."""
+
+    server: grpc.aio.Server
+    port: int
+    gate: TlsGate | None
+
+    async def stop(self, grace_s: float | None) -> None:
+        if self.gate is not None:
+            await self.gate.stop()
+            _GATES.remove(self.gate)
+        await self.server.stop(grace_s)
+
+
+async def start_server(
+    *,
+    tls: TlsMaterial,
+    listen: str,
+    services: Iterable[tuple[Any, Any, str]],
+    on_undecodable: UndecodableHook | None = None,
+    gate: bool = True,
+    on_refused: RefusedHook | None = None,
+) -> Served:
+    """Start a node's server on ``listen``, every service reported SERVING.
+
+    With ``gate`` (the default) the mTLS handshake is done by a TLS gate on
+    ``listen`` (nodes/tls_gate.py), which reports every refused handshake to
+    ``on_refused`` (the node's ledger) and relays accepted connections to the gRPC
+    server listening without TLS on 127.0.0.1; the peer's identity still comes from
+    its verified certificate (``peer_code``). Without it, grpcio does the handshake
+    and refuses bad clients before any tongban code can see them.
+    """
+    if not gate:
+        creds = server_credentials(key_pem=tls.key_pem, chain_pem=tls.chain_pem, root_pem=tls.root_pem)
+        server, port, health = build_server(creds=creds, listen=listen, services=services,
+                                            on_undecodable=on_undecodable)
+        await server.start()
+        await mark_serving(health, [name for _, _, name in services])
+        return Served(server, port, None)
+    host, _, port_text = listen.rpartition(":")
+    server, backend_port, health = build_server(creds=None, listen="127.0.0.1:0", services=services,
+                                                on_undecodable=on_undecodable)
+    await server.start()
+    front = TlsGate(tls.chain_pem, tls.key_pem, tls.root_pem, ("127.0.0.1", backend_port), on_refused)
+    try:
+        port = await front.start(host.strip("[]"), int(port_text or 0))
+    except OSError:
+        await server.stop(None)
+        raise
+    _GATES.append(front)
+    await mark_serving(health, [name for _, _, name in services])
+    return Served(server, port, front)

@@ -21,7 +21,7 @@ from exchange.payloads import PayloadKind, spec_of
 from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from certs.pki import NodeCredentials, load_node_credentials
-from nodes._grpc import channel_credentials, server_credentials
+from nodes._grpc import TlsMaterial, channel_credentials, server_credentials
 from nodes.admission import Admission, Ticket
 from tongban.v1 import envelope_pb2, header_pb2
 
@@ -95,6 +95,10 @@ class NodeCore:
     def server_creds(self) -> grpc.ServerCredentials:
         c = self.creds
         return server_credentials(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem, root_pem=c.root_pem)
+
+    def tls_material(self) -> TlsMaterial:
+        c = self.creds
+        return TlsMaterial(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem, root_pem=c.root_pem)
 
     def channel_creds(self) -> grpc.ChannelCredentials:
         c = self.creds

@@ -26,7 +26,7 @@ from exchange.opener import check_binding
 from exchange.errors import ConfigError, MalformedError, PeerIdentityError, RoutingError, TongbanError
 from exchange.geo import division_routes, province
 from exchange.keys import key_id
-from nodes._grpc import build_server, mark_serving, open_channel, peer_code
+from nodes._grpc import Served, open_channel, peer_code, start_server
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.link import LinkShim
@@ -72,6 +72,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         links: LinkShim | None = None,
         topology: str = "star",
         transport: str = "stream",
+        tls_gate: bool = True,
     ) -> None:
         self.core = NodeCore(code=HUB_CODE, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
         self.pki_dir = pki_dir
@@ -83,6 +84,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         if transport not in TRANSPORTS:
             raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
         self.transport = transport
+        self.tls_gate = tls_gate
         self._listen = ""
         self._republisher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,7 +97,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.version = 0
         self._load_state()
         self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, services_pb2_grpc.NodeServiceStub, StreamMux]] = {}
-        self.server: grpc.aio.Server | None = None
+        self.server: Served | None = None
         self.publish()
 
     # -- directory ---------------------------------------------------------
@@ -186,15 +188,13 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             self.publish()
 
     async def _serve(self, listen: str) -> int:
-        server, port, health = build_server(
-            creds=self.core.server_creds(), listen=listen,
+        self.server = await start_server(
+            tls=self.core.tls_material(), listen=listen,
             services=[(services_pb2_grpc.add_HubServiceServicer_to_server, self, "tongban.v1.HubService")],
-            on_undecodable=self.core.record_undecodable,
+            on_undecodable=self.core.record_undecodable, gate=self.tls_gate,
+            on_refused=self.core.record_handshake_refusal,
         )
-        await server.start()
-        await mark_serving(health, ["tongban.v1.HubService"])
-        self.server = server
-        return port
+        return self.server.port
 
     async def go_down(self) -> None:
         """Fault injection: stop serving until come_up(); state is kept."""

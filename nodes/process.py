@@ -147,13 +147,15 @@ async def _serve_until_stopped(nodes: dict[str, _Steerable], shim: LinkShim) -> 
 
 
 async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path | None = None,
-                    topology: str = "star", metrics_port: int | None = None, transport: str = "stream") -> None:
+                    topology: str = "star", metrics_port: int | None = None, transport: str = "stream",
+                    tls_gate: bool = True) -> None:
     from nodes.hub import HubNode
 
     shim = load_links(links)
     observer, metrics = _start_metrics(metrics_port)
     try:
-        hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology, transport=transport)
+        hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology, transport=transport,
+                      tls_gate=tls_gate)
         hub.core.observer = observer
         try:
             port = await hub.start(listen)
@@ -168,7 +170,7 @@ async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path |
 
 async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path, listen: str, hub: str,
                           links: Path | None = None, metrics_port: int | None = None,
-                          transport: str = "stream") -> None:
+                          transport: str = "stream", tls_gate: bool = True) -> None:
     from nodes.province import ProvinceNode
 
     host, _, port_text = listen.rpartition(":")
@@ -177,7 +179,8 @@ async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path
     shim = load_links(links)
     observer, metrics = _start_metrics(metrics_port)
     try:
-        nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim, transport=transport)
+        nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim, transport=transport,
+                             tls_gate=tls_gate)
                  for c in codes]
         for node in nodes:
             node.core.observer = observer

@@ -19,7 +19,7 @@ from exchange.dsse import DsseEnvelope, seal
 from exchange.errors import AccessDeniedError, ConfigError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, TongbanError
 from exchange.header import check_header_shape, make_header
 from exchange.opener import check_binding
-from nodes._grpc import build_server, mark_serving, open_channel, peer_code
+from nodes._grpc import Served, open_channel, peer_code, start_server
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.flows import SERVED_FLOWS, Answerer, check_answer
@@ -93,10 +93,12 @@ class ProvinceNode:
         directory_refresh_s: float = 5.0,
         links: LinkShim | None = None,
         transport: str = "stream",
+        tls_gate: bool = True,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
         self.transport = transport
+        self.tls_gate = tls_gate
         self.code = code
         self.core = NodeCore(code=code, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
         issuer = self.core.creds.issuer_signer
@@ -112,7 +114,7 @@ class ProvinceNode:
         self.refresh_s = directory_refresh_s
         self.links = links or LinkShim()
         self._listen = ""
-        self.server: grpc.aio.Server | None = None
+        self.server: Served | None = None
         self.endpoint = ""
         self._hub_channel: grpc.aio.Channel | None = None
         self._hub: services_pb2_grpc.HubServiceStub | None = None
@@ -136,19 +138,17 @@ class ProvinceNode:
         return port
 
     async def _serve(self, listen: str) -> int:
-        server, port, health = build_server(
-            creds=self.core.server_creds(), listen=listen,
+        self.server = await start_server(
+            tls=self.core.tls_material(), listen=listen,
             services=[
                 (services_pb2_grpc.add_NodeServiceServicer_to_server, _NodeServicer(self), "tongban.v1.NodeService"),
                 (services_pb2_grpc.add_WindowServiceServicer_to_server, _WindowServicer(self),
                  "tongban.v1.WindowService"),
             ],
-            on_undecodable=self.core.record_undecodable,
+            on_undecodable=self.core.record_undecodable, gate=self.tls_gate,
+            on_refused=self.core.record_handshake_refusal,
         )
-        await server.start()
-        await mark_serving(health, ["tongban.v1.NodeService", "tongban.v1.WindowService"])
-        self.server = server
-        return port
+        return self.server.port
 
     async def go_down(self) -> None:
         """Fault injection: stop serving (callers see UNAVAILABLE) until come_up()."""

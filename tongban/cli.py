@@ -109,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--transport", choices=["stream", "unary"], default="stream",
                         help="how this node sends envelopes to other nodes: multiplexed over one long-lived "
                              "stream per peer (default), or one unary call each (it serves both)")
+        sp.add_argument("--tls-gate", action=argparse.BooleanOptionalAction, default=True,
+                        help="do the mTLS handshake in tongban's TLS gate, so refused handshakes (no client "
+                             "certificate, a foreign CA, an expired certificate) are in the ledger (default); "
+                             "--no-tls-gate leaves it to grpcio, which refuses them unrecorded")
 
     run = sub.add_parser("run", help="run a scenario and print its summary", formatter_class=_RAW,
                          epilog=_examples(
@@ -220,10 +224,10 @@ def _cmd_node(a: argparse.Namespace) -> int:
     metrics_port = a.metrics_port or None  # 0: off
     if a.role == "hub":
         run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen, links=a.links, topology=a.topology,
-                metrics_port=metrics_port, transport=a.transport)
+                metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate)
     else:
         run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub, links=a.links,
-                      metrics_port=metrics_port, transport=a.transport)
+                      metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate)
     return 0
 
 

@@ -131,8 +131,12 @@ def test_client_without_certificate_is_refused_at_the_handshake(country: Country
         with pytest.raises(grpc.RpcError) as e:
             services_pb2_grpc.HubServiceStub(ch).GetDirectory(services_pb2.GetDirectoryRequest(), timeout=5)
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE
-    # mTLS is enforced by the transport: the handshake fails before any tongban code runs
+    # the client only learns that the connection closed during the handshake ...
     assert e.value.details().startswith("failed to connect to all addresses")
+    # ... the hub's TLS gate ledgered why
+    row = rejected_rows(country, "000000", "tls_no_client_cert")[-1]
+    assert row.reason == (f"TLS handshake from {row.peer} refused: expected a client certificate issued under "
+                          "the tongban national root CA, found none")
     fetch_ok(country)
 
 
@@ -147,8 +151,10 @@ def test_certificate_from_another_ca_is_refused_at_the_handshake(country: Countr
         with pytest.raises(grpc.RpcError) as e:
             services_pb2_grpc.HubServiceStub(ch).GetDirectory(services_pb2.GetDirectoryRequest(), timeout=5)
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE
-    # mTLS is enforced by the transport: the handshake fails before any tongban code runs
     assert e.value.details().startswith("failed to connect to all addresses")
+    row = rejected_rows(country, "000000", "tls_unknown_ca")[-1]
+    assert row.reason.startswith(f"TLS handshake from {row.peer} refused: expected a client certificate issued "
+                                 "under the tongban national root CA, found one from another authority (")
     fetch_ok(country)
 
 

@@ -278,11 +278,28 @@ def _handshake(ctx: Ctx, *, chain: bytes | None, key: bytes | None, target: str 
                peer: str = HUB_CODE) -> Seen:
     root = load_node_credentials(ctx.country.pki, HUB_CODE).root_pem
     creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+    before = len(_tls_rows(ctx.country, peer))
     with grpc.secure_channel(target or ctx.country.hub_target, creds,
                              options=[("grpc.ssl_target_name_override", f"node-{peer}.tongban.test")]) as ch:
         status, details, _ = _rpc(lambda: health_pb2_grpc.HealthStub(ch).Check(  # every node serves it
             health_pb2.HealthCheckRequest(), timeout=5))
-    return Seen(status, details, {"target": target or ctx.country.hub_target})
+    return Seen(status, details, {"target": target or ctx.country.hub_target, "node": peer, "before": before})
+
+
+def _tls_rows(c: Country, node: str) -> list[LedgerEntry]:
+    """The refused handshakes in ``node``'s ledger (written by its TLS gate)."""
+    c.flush_ledgers()
+    return [r.entry for r in read_entries(c.data / f"{node}.sqlite", direction="rejected")
+            if r.entry.outcome.startswith("tls_")]
+
+
+#: What the TLS gate ledgers for each refused handshake ({peer}: the client's address).
+_WANT_CERT = "TLS handshake from {peer} refused: expected a client certificate issued under the tongban national root CA, "
+TLS_REASONS = {
+    "tls_no_client_cert": _WANT_CERT + "found none",
+    "tls_unknown_ca": _WANT_CERT + "found one from another authority ({WILD})",
+    "tls_cert_expired": _WANT_CERT + "found a certificate that has expired",
+}
 
 
 # -- transport: refused at the TLS handshake ------------------------------------
@@ -768,11 +785,13 @@ BAD_SIG = "envelope {mid} from 440000 (key {kid}…): signature does not verify"
 
 
 CASES: list[Case] = [
-    # the TLS transport: refused at the handshake, before any tongban code runs
-    Case("no-client-certificate", no_client_certificate, UNAVAILABLE, HANDSHAKE, None),
-    Case("no-client-certificate-at-a-province", no_client_certificate_at_a_province, UNAVAILABLE, HANDSHAKE, None),
-    Case("certificate-from-a-foreign-ca", foreign_ca_certificate, UNAVAILABLE, HANDSHAKE, None),
-    Case("expired-tls-certificate", expired_tls_certificate, UNAVAILABLE, HANDSHAKE, None),
+    # the TLS transport: refused at the handshake by the node's TLS gate, which ledgers it
+    # (the client learns only that the connection closed; see docs/security.md)
+    Case("no-client-certificate", no_client_certificate, UNAVAILABLE, HANDSHAKE, (HUB_CODE, "tls_no_client_cert")),
+    Case("no-client-certificate-at-a-province", no_client_certificate_at_a_province, UNAVAILABLE, HANDSHAKE,
+         (TARGET, "tls_no_client_cert")),
+    Case("certificate-from-a-foreign-ca", foreign_ca_certificate, UNAVAILABLE, HANDSHAKE, (HUB_CODE, "tls_unknown_ca")),
+    Case("expired-tls-certificate", expired_tls_certificate, UNAVAILABLE, HANDSHAKE, (HUB_CODE, "tls_cert_expired")),
     Case("message-over-the-transport-limit-9MiB", transport_oversize, grpc.StatusCode.RESOURCE_EXHAUSTED,
          f"{WILD}Received message larger than max ({{size}} vs. {MAX_GRPC})", None),
     # identity and keys
@@ -903,7 +922,15 @@ def test_attack(case: Case, request: pytest.FixtureRequest, tmp_path: Path) -> N
     seen = case.attack(Ctx(c, tmp_path))
     assert (seen.status, seen.details)[0] == case.status, seen.details
     assert _matches(case.message, seen.values, seen.details), (case.message, seen.values, seen.details)
-    if case.ledger is not None:
+    if case.ledger is not None and case.ledger[1].startswith("tls_"):
+        node, outcome = case.ledger
+        assert node == seen.values["node"]
+        new = _tls_rows(c, node)[seen.values["before"]:]
+        assert new and {r.outcome for r in new} == {outcome}, [(r.outcome, r.reason) for r in new]
+        for row in new:  # grpc may try the handshake more than once; each try is one row
+            assert re.fullmatch(r"127\.0\.0\.1:\d+", row.peer), row.peer
+            assert _matches(TLS_REASONS[outcome].replace("{WILD}", WILD), {"peer": row.peer}, row.reason), row.reason
+    elif case.ledger is not None:
         node, outcome = case.ledger
         assert seen.match is not None
         c.flush_ledgers()
