@@ -1,6 +1,6 @@
 """Run a tongban node process with benchmark-only options, without editing node code.
 
-    python -m bench._node [--uvloop] [--ledger-flush-ms N] [--no-ledger] -- node hub --pki ...
+    python -m bench._node [--uvloop] [--ledger-flush-ms N] [--stream-lanes N] [--no-ledger] -- node hub --pki ...
 
 ``--uvloop`` and ``--ledger-flush-ms`` are candidate settings for the fastest
 mode; ``--no-ledger`` is a what-if that drops every ledger write, shown only to
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uvloop", action="store_true")
     p.add_argument("--ledger-flush-ms", type=int)
     p.add_argument("--no-ledger", action="store_true")
+    p.add_argument("--stream-lanes", type=int, help="streams per peer (nodes.stream.StreamMux.max_lanes)")
     a = p.parse_args(args[:split])
     if a.uvloop:
         import uvloop
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from exchange.ledger import Ledger
 
         Ledger.__init__.__kwdefaults__["flush_interval_ms"] = a.ledger_flush_ms  # type: ignore[index]
+    if a.stream_lanes is not None:
+        from nodes.stream import StreamMux
+
+        StreamMux.__init__.__kwdefaults__["max_lanes"] = a.stream_lanes  # type: ignore[index]
     if a.no_ledger:
         from nodes.core import NodeCore
 

@@ -34,16 +34,20 @@ class NodeOptions:
     ledger_flush_ms: int | None = None
     no_ledger: bool = False
     transport: str = "stream"
+    tls_gate: bool = True
+    stream_lanes: int | None = None
 
     def args(self) -> list[str]:
         out = ["--uvloop"] if self.uvloop else []
         if self.ledger_flush_ms is not None:
             out += ["--ledger-flush-ms", str(self.ledger_flush_ms)]
+        if self.stream_lanes is not None:
+            out += ["--stream-lanes", str(self.stream_lanes)]
         return out + (["--no-ledger"] if self.no_ledger else [])
 
     def node_args(self) -> list[str]:
         """Options of the tongban node command itself."""
-        return ["--transport", self.transport]
+        return ["--transport", self.transport, "--tls-gate" if self.tls_gate else "--no-tls-gate"]
 
 
 def copy_world(world: Path, data: Path, codes: list[str]) -> Path:

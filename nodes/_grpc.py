@@ -35,9 +35,12 @@ _OPTIONS = [
     ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
     ("grpc.so_reuseport", 0),
-    # a node that went down and came back is reachable again within a second
+    # a node that went down and came back is reachable again within a second. Not
+    # grpc.min_reconnect_backoff_ms: grpc core also takes it as the minimum *connect
+    # timeout*, so at 100 ms a TLS handshake slowed by a burst of new connections
+    # (every pair of a direct topology at once) failed with "connection attempt timed
+    # out before receiving SETTINGS frame"; left unset, a connection attempt has 20 s.
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
@@ -199,9 +202,10 @@ async def start_server(
     front = TlsGate(tls.chain_pem, tls.key_pem, tls.root_pem, ("127.0.0.1", backend_port), on_refused)
     try:
         port = await front.start(host.strip("[]"), int(port_text or 0))
-    except OSError:
+    except OSError as e:
         await server.stop(None)
-        raise
+        # grpc's wording when it binds the port itself, which `tongban node` explains
+        raise OSError(f"Failed to bind to address {listen}; {e.strerror or e}") from e
     _GATES.append(front)
     await mark_serving(health, [name for _, _, name in services])
     return Served(server, port, front)

@@ -353,7 +353,11 @@ class TlsGate:
         tls.set_write_buffer_limits(_HIGH_WATER)
         host, port = self.backend
         try:
-            await loop.create_connection(lambda: _Backend(client), host, port)
+            # bind() to port 0 before connecting: the kernel then gives this socket a local
+            # port no other socket on 127.0.0.1 holds. A plain connect() may reuse a local
+            # port towards a different destination, and two gates in one process (several
+            # provinces) would then map the same peer address to two different clients.
+            await loop.create_connection(lambda: _Backend(client), host, port, local_addr=(host, 0))
         except OSError as exc:
             _close_tls(tls, raw)
             self._refuse(peer, "backend_unavailable", f"connection from {peer} refused after its TLS "
