@@ -1,8 +1,9 @@
 """The streaming transport between nodes: many envelopes over one long-lived stream.
 
-One unary gRPC call per envelope costs more CPU than everything tongban does with
-the envelope (bench/results/profile-notes.md): a call is set up, its metadata
-exchanged and torn down, and the event loop woken several times. Between nodes that
+One unary gRPC call per envelope is expensive: a call is set up, its metadata
+exchanged and torn down, and the event loop woken several times; at the hub that
+cost more CPU than its checks, signature verification and ledger together
+(bench/results/profile-notes.md). Between nodes that
 talk all day this is waste, so each node keeps one bidirectional stream per peer
 (``HubService.ExchangeStream``, ``NodeService.HandleStream``) and multiplexes its
 requests over it, each frame tagged with a call id. The server side hands every
