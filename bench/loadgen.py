@@ -164,10 +164,8 @@ class ExchangeDriver:
         env = seal(payloads.ECERT_REQUEST, ecert_pb2.EcertFetchRequest(header=header).SerializeToString(),
                    self.signers[origin])
         request = services_pb2.ExchangeRequest(envelope=env.to_pb())
-        if self.transport == "stream":
-            reply = services_pb2.ExchangeResponse(envelope=await self.muxes[origin].call(request.envelope, timeout_s))
-        else:
-            reply = await self.stubs[origin].Exchange(request, timeout=timeout_s)
+        answer = await self.muxes[origin].send(request.envelope, timeout_s, stream=self.transport == "stream")
+        reply = services_pb2.ExchangeResponse(envelope=answer)
         now = time.time_ns()
         resp_env = DsseEnvelope.from_pb(reply.envelope)
         opened = open_envelope(resp_env, directory=self.directory, trust=self.trust, me=origin, now_ns=now,

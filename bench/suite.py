@@ -172,8 +172,6 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
     best_c = out["tongban"]["best_concurrency"]
     out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}
     out["fastest"] = _fastest(plan, work, pki, world, base_cfg, half, out["options"], say)
-    for row in out["options"].values():
-        row.pop("_options", None)
     # The 3-node figure for scaling: of the default-mode measurements at this concurrency
     # ((b)'s sweep and the re-measure before the options), the less disturbed one.
     candidates = [out["tongban"]["best"], *list(out["options"].values())[:1]]
@@ -245,7 +243,7 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
             r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             lg.quit()
         rows[label] = {"eligible": eligible, "node_args": opts.args() + opts.node_args(),
-                       "one_province_process": one_process, "_options": opts, **r}
+                       "one_province_process": one_process, **r}
         say(f"  {label:<44} {r['throughput_per_s']:>7.1f}/s  p50 {r['latency']['p50_ms']} ms")
     return rows
 
@@ -262,7 +260,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     if best is None or best["throughput_per_s"] < _FASTEST_MARGIN * default:
         say(f"(c) no candidate beat the default by {_FASTEST_MARGIN - 1:.0%}: (c) = (b)")
         return None
-    opts: NodeOptions = best["_options"]
+    opts = next(o for name, o, _, _ in _OPTIONS if name == label)
     say(f"(c) fastest mode = {label}: measured like (b)")
     d = work / "fastest"
     groups = [[ORIGIN, TARGET]] if best["one_province_process"] else [[ORIGIN], [TARGET]]

@@ -21,7 +21,7 @@ from exchange.payloads import PayloadKind, spec_of
 from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from certs.pki import NodeCredentials, load_node_credentials
-from nodes._grpc import TlsMaterial, channel_credentials, server_credentials
+from nodes._grpc import TlsMaterial, channel_credentials
 from nodes.admission import Admission, Ticket
 from tongban.v1 import envelope_pb2, header_pb2
 
@@ -92,10 +92,6 @@ class NodeCore:
         return x509.load_pem_x509_certificate(self.creds.root_pem)
 
     # -- credentials -------------------------------------------------------
-    def server_creds(self) -> grpc.ServerCredentials:
-        c = self.creds
-        return server_credentials(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem, root_pem=c.root_pem)
-
     def tls_material(self) -> TlsMaterial:
         c = self.creds
         return TlsMaterial(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem, root_pem=c.root_pem)
@@ -218,20 +214,22 @@ class NodeCore:
             request_digest=_request_digest(pb, header, flow),
         ))
 
-    def record_undecodable(self, raw: bytes, peer: str, error: TongbanError) -> None:
-        """Ledger a request body that did not even decode (no header to read)."""
+    def _record_headless(self, *, peer: str, outcome: str, reason: str, sha256: str = "", size: int = 0) -> None:
+        """A rejected row with no envelope header to read it from."""
         self.ledger.append(LedgerEntry(
             at_ns=self.clock(), direction="rejected", message_id="", payload_type="", flow="", sender="",
-            receiver="", peer=peer, envelope_sha256=hashlib.sha256(raw).hexdigest(), size_bytes=len(raw),
-            expires_at_ns=0, outcome=error.code, reason=str(error), trace_id="", request_digest=""))
+            receiver="", peer=peer, envelope_sha256=sha256, size_bytes=size, expires_at_ns=0, outcome=outcome,
+            reason=reason, trace_id="", request_digest=""))
+
+    def record_undecodable(self, raw: bytes, peer: str, error: TongbanError) -> None:
+        """Ledger a request body that did not even decode (no header to read)."""
+        self._record_headless(peer=peer, outcome=error.code, reason=str(error),
+                              sha256=hashlib.sha256(raw).hexdigest(), size=len(raw))
 
     def record_handshake_refusal(self, address: str, reason: str, message: str) -> None:
         """Ledger a connection refused during the mTLS handshake (no envelope was
         ever read from it): the peer is its network address, the outcome the reason."""
-        self.ledger.append(LedgerEntry(
-            at_ns=self.clock(), direction="rejected", message_id="", payload_type="", flow="", sender="",
-            receiver="", peer=address, envelope_sha256="", size_bytes=0, expires_at_ns=0, outcome=reason,
-            reason=message, trace_id="", request_digest=""))
+        self._record_headless(peer=address, outcome=reason, reason=message)
 
     def close(self) -> None:
         self.ledger.close()

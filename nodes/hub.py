@@ -27,10 +27,9 @@ from exchange.errors import ConfigError, MalformedError, PeerIdentityError, Rout
 from exchange.geo import division_routes, province
 from exchange.keys import key_id
 from nodes._grpc import Served, open_channel, peer_code, start_server
-from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.link import LinkShim
-from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, TRANSPORTS, StreamMux, serve_frames
+from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, StreamMux, check_transport, serve_frames
 from tongban.v1 import directory_pb2, services_pb2, services_pb2_grpc
 
 __all__ = ["DEFAULT_ACCESS_RULES", "HubNode"]
@@ -81,9 +80,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.forward_timeout_s = forward_timeout_s
         self.links = links or LinkShim()
         self.topology = topology
-        if transport not in TRANSPORTS:
-            raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
-        self.transport = transport
+        self.transport = check_transport(transport)
         self.tls_gate = tls_gate
         self._listen = ""
         self._republisher: asyncio.Task[None] | None = None
@@ -96,7 +93,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.revocations: list[tuple[str, int, str]] = []
         self.version = 0
         self._load_state()
-        self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, services_pb2_grpc.NodeServiceStub, StreamMux]] = {}
+        self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, StreamMux]] = {}
         self.server: Served | None = None
         self.publish()
 
@@ -215,7 +212,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             task.cancel()
         if self.server is not None:
             await self.server.stop(grace_s)
-        for channel, _, mux in self._channels.values():
+        for channel, mux in self._channels.values():
             await mux.close()
             await channel.close()
         self.core.close()
@@ -228,30 +225,18 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _stub(self, code: str) -> tuple[services_pb2_grpc.NodeServiceStub, StreamMux]:
+    def _stub(self, code: str) -> StreamMux:
         endpoint = self.core.current_directory().endpoint(code)
         hit = self._channels.get((code, endpoint))
         if hit is None:
             channel = open_channel(endpoint, self.core.channel_creds(), peer=code)
-            hit = (channel, services_pb2_grpc.NodeServiceStub(channel),
-                   StreamMux(channel, HANDLE_STREAM, hop=f"node {code}"))
+            hit = (channel, StreamMux(channel, HANDLE_STREAM, hop=f"node {code}"))
             self._channels[(code, endpoint)] = hit
-        return hit[1], hit[2]
+        return hit[1]
 
-    async def _send(self, route: tuple[services_pb2_grpc.NodeServiceStub, StreamMux], env: Any,
-                    timeout_s: float) -> Any:
+    async def _send(self, route: StreamMux, env: Any, timeout_s: float) -> Any:
         """Hand ``env`` to the receiver (its stream, or one unary call) and return its answer."""
-        stub, mux = route
-        if self.transport == "stream" and not mux.unsupported:
-            try:
-                return await mux.call(env, timeout_s)
-            except TongbanError:
-                if not mux.unsupported:
-                    raise  # else: a unary-only node never saw the request; ask it the unary way
-        try:
-            return (await stub.Handle(services_pb2.HandleRequest(envelope=env), timeout=timeout_s)).envelope
-        except grpc.aio.AioRpcError as rpc_error:
-            raise error_from_rpc(rpc_error, hop=mux.hop) from None
+        return await route.send(env, timeout_s, stream=self.transport == "stream")
 
     # -- RPCs --------------------------------------------------------------
     async def GetDirectory(self, request: services_pb2.GetDirectoryRequest,
@@ -332,8 +317,8 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             ticket.release()
         return reply
 
-    async def _forward(self, opened: Any, env: Any, route: tuple[services_pb2_grpc.NodeServiceStub, StreamMux],
-                       target: str, peer: str, timeout_s: float) -> Any:
+    async def _forward(self, opened: Any, env: Any, route: StreamMux, target: str, peer: str,
+                       timeout_s: float) -> Any:
         core, header = self.core, opened.header
         core.record("received", env, peer=peer, header=header)
         core.record("forwarded", env, peer=target, header=header)

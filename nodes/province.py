@@ -16,7 +16,7 @@ import grpc
 from certs.pki import HUB_CODE
 from exchange import payloads
 from exchange.dsse import DsseEnvelope, seal
-from exchange.errors import AccessDeniedError, ConfigError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, TongbanError
+from exchange.errors import AccessDeniedError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, TongbanError
 from exchange.header import check_header_shape, make_header
 from exchange.opener import check_binding
 from nodes._grpc import Served, open_channel, peer_code, start_server
@@ -28,7 +28,7 @@ from nodes.transfer import recover as recover_transfers
 from nodes.transfer import transfer
 from nodes.transfer_store import TransferStore
 from nodes.link import LinkShim
-from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, TRANSPORTS, StreamMux, serve_frames
+from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, StreamMux, check_transport, serve_frames
 from nodes.store import ProvinceStore
 from tongban.v1 import (
     directory_pb2,
@@ -60,8 +60,8 @@ class _NodeServicer(services_pb2_grpc.NodeServiceServicer):
         return services_pb2.HandleResponse(envelope=await self.node.handle(request.envelope, peer_code(context)))
 
     async def HandleStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
-        async for reply in serve_frames(request_iterator, method=HANDLE_STREAM, peer=peer_code(context), handle=self.node.handle,
-                                        on_undecodable=self.node.core.record_undecodable):
+        async for reply in serve_frames(request_iterator, method=HANDLE_STREAM, peer=peer_code(context),
+                                        handle=self.node.handle, on_undecodable=self.node.core.record_undecodable):
             yield reply
 
 
@@ -95,9 +95,7 @@ class ProvinceNode:
         transport: str = "stream",
         tls_gate: bool = True,
     ) -> None:
-        if transport not in TRANSPORTS:
-            raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
-        self.transport = transport
+        self.transport = check_transport(transport)
         self.tls_gate = tls_gate
         self.code = code
         self.core = NodeCore(code=code, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
@@ -120,7 +118,7 @@ class ProvinceNode:
         self._hub: services_pb2_grpc.HubServiceStub | None = None
         self._hub_mux: StreamMux | None = None
         self._refresher: asyncio.Task[None] | None = None
-        self._peers: dict[str, tuple[str, grpc.aio.Channel, services_pb2_grpc.NodeServiceStub, StreamMux]] = {}
+        self._peers: dict[str, tuple[str, grpc.aio.Channel, StreamMux]] = {}
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
@@ -220,7 +218,7 @@ class ProvinceNode:
             await self._hub_mux.close()
         if self._hub_channel is not None:
             await self._hub_channel.close()
-        for _, channel, _, mux in self._peers.values():
+        for _, channel, mux in self._peers.values():
             await mux.close()
             await channel.close()
         self.transfers.close()
@@ -356,26 +354,11 @@ class ProvinceNode:
             self.core.observer.exchange(node=self.code, flow=flow, outcome=out.outcome,
                                         seconds=out.latency_us / 1e6)
 
-    async def _call(self, mux: StreamMux, unary: Any, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
-        """One request to the next hop: over its stream, or as one unary call."""
-        if self.transport == "stream" and not mux.unsupported:
-            try:
-                return await mux.call(pb, self.request_timeout_s)
-            except TongbanError:
-                if not mux.unsupported:
-                    raise  # else: a unary-only node never saw the request; ask it the unary way
-        try:
-            return (await unary(pb, timeout=self.request_timeout_s)).envelope
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e, hop=mux.hop) from None
-
     async def _send_via_hub(self, pb: envelope_pb2.Envelope) -> envelope_pb2.Envelope:
-        assert self._hub is not None and self._hub_mux is not None
+        assert self._hub_mux is not None
         timeout = self.request_timeout_s
-        hub = self._hub
         await self.links.cross(self.code, timeout_s=timeout)
-        reply = await self._call(self._hub_mux, lambda e, **kw: hub.Exchange(
-            services_pb2.ExchangeRequest(envelope=e), **kw), pb)
+        reply = await self._hub_mux.send(pb, timeout, stream=self.transport == "stream")
         await self.links.cross(self.code, timeout_s=timeout)
         return reply
 
@@ -390,14 +373,12 @@ class ProvinceNode:
         hit = self._peers.get(receiver)
         if hit is None or hit[0] != endpoint:
             if hit is not None:
-                await hit[3].close()
+                await hit[2].close()
                 await hit[1].close()
             channel = open_channel(endpoint, self.core.channel_creds(), peer=receiver)
-            hit = (endpoint, channel, services_pb2_grpc.NodeServiceStub(channel),
-                   StreamMux(channel, HANDLE_STREAM, hop=f"node {receiver}"))
+            hit = (endpoint, channel, StreamMux(channel, HANDLE_STREAM, hop=f"node {receiver}"))
             self._peers[receiver] = hit
-        stub = hit[2]
         await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
-        reply = await self._call(hit[3], lambda e, **kw: stub.Handle(services_pb2.HandleRequest(envelope=e), **kw), pb)
+        reply = await hit[2].send(pb, timeout, stream=self.transport == "stream")
         await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
         return reply

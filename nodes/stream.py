@@ -3,15 +3,16 @@
 One unary gRPC call per envelope is expensive: a call is set up, its metadata
 exchanged and torn down, and the event loop woken several times; at the hub that
 cost more CPU than its checks, signature verification and ledger together
-(bench/results/profile-notes.md). Between nodes that
-talk all day this is waste, so each node keeps one bidirectional stream per peer
+(bench/results/profile-notes.md). Between nodes that talk all day this is waste,
+so each node keeps long-lived bidirectional streams to each peer
 (``HubService.ExchangeStream``, ``NodeService.HandleStream``) and multiplexes its
-requests over it, each frame tagged with a call id. The server side hands every
+requests over them, each tagged with a call id. The server side hands every
 frame to the same handler the unary RPC uses, so checks, ledger rows, retries and
 refusals are identical; a refusal travels back as a frame instead of ending the
 stream.
 
-- :class:`StreamMux` is the caller's side: ``await mux.call(envelope, timeout_s)``.
+- :class:`StreamMux` is the caller's side: ``await mux.send(envelope, timeout_s)`` (the
+  stream, or the unary RPC for ``stream=False`` and for peers without the stream method).
 - :func:`serve_frames` is the server's side, used by the servicers' stream methods.
 """
 
@@ -26,11 +27,11 @@ from typing import Any
 
 import grpc
 
-from exchange.errors import PeerUnavailableError, TongbanError
-from nodes._status import Undecodable, error_from_status, status_of
+from exchange.errors import ConfigError, PeerUnavailableError, TongbanError
+from nodes._status import Undecodable, error_from_rpc, error_from_status, status_of
 from tongban.v1 import envelope_pb2, services_pb2
 
-__all__ = ["EXCHANGE_STREAM", "HANDLE_STREAM", "TRANSPORTS", "StreamMux", "serve_frames"]
+__all__ = ["EXCHANGE_STREAM", "HANDLE_STREAM", "TRANSPORTS", "StreamMux", "check_transport", "serve_frames"]
 
 #: How nodes carry envelopes to each other: "stream" (default) or one unary call each.
 TRANSPORTS = ("stream", "unary")
@@ -41,6 +42,18 @@ FRAMES: dict[str, tuple[Any, Any]] = {
     EXCHANGE_STREAM: (services_pb2.ExchangeStreamRequest, services_pb2.ExchangeStreamResponse),
     HANDLE_STREAM: (services_pb2.HandleStreamRequest, services_pb2.HandleStreamResponse),
 }
+#: The unary RPC carrying the same envelopes as each stream method: (method, request, response).
+_UNARY: dict[str, tuple[str, Any, Any]] = {
+    EXCHANGE_STREAM: ("/tongban.v1.HubService/Exchange", services_pb2.ExchangeRequest, services_pb2.ExchangeResponse),
+    HANDLE_STREAM: ("/tongban.v1.NodeService/Handle", services_pb2.HandleRequest, services_pb2.HandleResponse),
+}
+
+
+def check_transport(transport: str) -> str:
+    """``transport`` if it is one of TRANSPORTS, else a ConfigError naming them."""
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
+    return transport
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +166,18 @@ class StreamMux:
     every request is sent at once, under load many share one write (and the peer
     answers those ready together in one message), without any timer. Calls share
     ``max_lanes`` long-lived streams ("lanes"), opened as needed. A broken stream
-    fails the calls in flight on it with
-    ``PeerUnavailableError`` (as a dropped unary call would) and is replaced on the
-    next call. A peer that does not serve the stream method (a node built on the
-    unary protocol only) sets ``unsupported``; callers then use the unary RPC.
+    fails the calls in flight on it with ``PeerUnavailableError`` (as a dropped
+    unary call would) and is replaced on the next call. A peer that does not serve the stream method (a node built on the
+    unary protocol only) sets ``unsupported``, and :meth:`send` uses the unary RPC.
     """
 
     def __init__(self, channel: grpc.aio.Channel, method: str, *, hop: str, max_lanes: int = 2) -> None:
         self._request, reply_type = FRAMES[method]
         self._open = channel.stream_stream(
             method, request_serializer=self._request.SerializeToString, response_deserializer=reply_type.FromString)
+        unary, self._unary_request, unary_reply = _UNARY[method]
+        self._unary = channel.unary_unary(unary, request_serializer=self._unary_request.SerializeToString,
+                                          response_deserializer=unary_reply.FromString)
         self.hop = hop
         self.max_lanes = max_lanes
         self.unsupported = False
@@ -226,8 +241,23 @@ class StreamMux:
                     fut.set_exception(error or PeerUnavailableError(f"{self.hop} unavailable: stream closed"))
                     fut.exception()  # retrieved: a caller that already left must not log it
 
+    async def send(self, envelope: Envelope, timeout_s: float, *, stream: bool = True) -> Envelope:
+        """One request to this peer, its answer within ``timeout_s``: over the streams,
+        or as one unary call when ``stream`` is False or the peer has no stream method
+        (then a request refused as UNIMPLEMENTED on the stream, never seen, goes unary)."""
+        if stream and not self.unsupported:
+            try:
+                return await self.call(envelope, timeout_s)
+            except TongbanError:
+                if not self.unsupported:
+                    raise
+        try:
+            return (await self._unary(self._unary_request(envelope=envelope), timeout=timeout_s)).envelope
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e, hop=self.hop) from None
+
     async def call(self, envelope: Envelope, timeout_s: float) -> Envelope:
-        """Send one request and wait at most ``timeout_s`` for its answer."""
+        """Send one request over the streams and wait at most ``timeout_s`` for its answer."""
         call_id = next(self._ids)
         fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
         lane = self._lane()

@@ -184,7 +184,7 @@ def test_the_hub_falls_back_to_unary_calls_for_a_node_without_streams(
     try:
         for _ in range(3):
             fetch_ok(c)
-        stub, mux = c.hub._stub("110000")
+        mux = c.hub._stub("110000")
         assert mux.unsupported
     finally:
         c.close()
