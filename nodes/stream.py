@@ -165,13 +165,16 @@ class StreamMux:
     wait in the lane's queue and go out together in the next message: at low load
     every request is sent at once, under load many share one write (and the peer
     answers those ready together in one message), without any timer. Calls share
-    ``max_lanes`` long-lived streams ("lanes"), opened as needed. A broken stream
-    fails the calls in flight on it with ``PeerUnavailableError`` (as a dropped
-    unary call would) and is replaced on the next call. A peer that does not serve the stream method (a node built on the
-    unary protocol only) sets ``unsupported``, and :meth:`send` uses the unary RPC.
+    ``max_lanes`` long-lived streams ("lanes"), opened as needed: one by default, which
+    batches most (more lanes let a call go out while a write is under way, but split the
+    batches; at saturation two lanes cost 3–19 % of throughput, bench/results/profile-notes.md).
+    A broken stream fails the calls in flight on it with ``PeerUnavailableError`` (as a
+    dropped unary call would) and is replaced on the next call. A peer that does not serve
+    the stream method (a node built on the unary protocol only) sets ``unsupported``, and
+    :meth:`send` uses the unary RPC.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, method: str, *, hop: str, max_lanes: int = 2) -> None:
+    def __init__(self, channel: grpc.aio.Channel, method: str, *, hop: str, max_lanes: int = 1) -> None:
         self._request, reply_type = FRAMES[method]
         self._open = channel.stream_stream(
             method, request_serializer=self._request.SerializeToString, response_deserializer=reply_type.FromString)
