@@ -45,6 +45,10 @@ class NodeOptions:
             out += ["--stream-lanes", str(self.stream_lanes)]
         return out + (["--no-ledger"] if self.no_ledger else [])
 
+    def client_config(self) -> dict[str, Any]:
+        """The load generator's settings that match the nodes' (it acts as province A)."""
+        return {"transport": self.transport, "stream_lanes": self.stream_lanes}
+
     def node_args(self) -> list[str]:
         """Options of the tongban node command itself."""
         return ["--transport", self.transport, "--tls-gate" if self.tls_gate else "--no-tls-gate"]

@@ -143,7 +143,9 @@ class ExchangeDriver:
             ch = _channel(cfg["endpoint"], _creds(pki, code), "000000")
             self.channels.append(ch)
             self.stubs[code] = services_pb2_grpc.HubServiceStub(ch)
-            self.muxes[code] = StreamMux(ch, EXCHANGE_STREAM, hop="hub")
+            lanes = cfg.get("stream_lanes")  # like province A's: the nodes' setting (None: the default)
+            self.muxes[code] = (StreamMux(ch, EXCHANGE_STREAM, hop="hub") if lanes is None
+                                else StreamMux(ch, EXCHANGE_STREAM, hop="hub", max_lanes=int(lanes)))
             self.signers[code] = creds.sign_signer
             self.replay[code] = ReplayWindow()
         self.trust = TrustStore(root)

@@ -239,7 +239,7 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
         with Cluster(d) as c:
             c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups,
                             options=opts)
-            lg = c.loadgen({**base_cfg, "driver": "exchange", "transport": opts.transport})
+            lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
             r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             lg.quit()
         rows[label] = {"eligible": eligible, "node_args": opts.args() + opts.node_args(),
@@ -266,7 +266,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     groups = [[ORIGIN, TARGET]] if best["one_province_process"] else [[ORIGIN], [TARGET]]
     with Cluster(d) as c:
         c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups, options=opts)
-        lg = c.loadgen({**base_cfg, "driver": "exchange", "transport": opts.transport})
+        lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
         r = _measure(lg, plan, say, "fastest", half)
         lg.quit()
     return {**r, "setting": label, "node_args": best["node_args"]}

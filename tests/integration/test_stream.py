@@ -226,3 +226,30 @@ def test_concurrent_submits_share_the_streams(country: Country, many: int) -> No
 
     assert country.call(go()) == ["ok"] * many
     assert node._hub_mux is not None and 1 <= node._hub_mux.streams_open <= node._hub_mux.max_lanes
+
+
+def test_a_big_frame_is_passed_on_in_chunks_so_the_next_node_starts_early() -> None:
+    """40 calls in one frame: the first answers go back before the last calls are even
+    started (at most 16 per chunk), so the node that sent them gets to work on them
+    while this one handles the rest, instead of every node taking the batch in turn."""
+    from nodes.stream import serve_frames
+
+    started: list[int] = []
+
+    async def handle(env: Any, peer: str, timeout: float | None) -> Any:
+        started.append(len(started))
+        return env
+
+    async def frames() -> Any:
+        yield services_pb2.ExchangeStreamRequest(calls=[services_pb2.StreamCall(call_id=i + 1) for i in range(40)])
+
+    async def first_batch() -> tuple[list[int], int]:
+        gen = serve_frames(frames(), method=EXCHANGE_STREAM, peer="440000", handle=handle)
+        first = await gen.__anext__()
+        seen = len(started)
+        rest = [a.call_id async for batch in gen for a in batch.answers]
+        return [a.call_id for a in first.answers] + rest, seen
+
+    ids, started_before_first_answer = asyncio.run(first_batch())
+    assert sorted(ids) == list(range(1, 41))  # every call answered, once
+    assert started_before_first_answer <= 16, f"the first answers waited for {started_before_first_answer} of 40 calls"
