@@ -124,7 +124,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
                               "p50_ms": v["latency"]["p50_ms"], "eligible_for_c": v["eligible"],
                               "cpu_us_per_call": v.get("cpu_us_per_call", {}),
                               "cpu_us_per_exchange": sum(v.get("cpu_us_per_call", {}).values()) or None,
-                              "others_busy": v.get("others_busy")}
+                              "others_busy": v.get("others_busy"),
+                              "passes_per_s": [p["throughput_per_s"] for p in v.get("passes", [])]}
                           for k, v in opts.items()}
     sc = raw["scaling"]
     doc["scaling"] = {k: sc[k] for k in ("province_processes", "concurrency", "three_nodes_per_s", "ratio",
@@ -207,7 +208,8 @@ def table(doc: dict[str, Any]) -> str:
         for k, v in doc["options"].items():
             lines.append(f"  {k:<44}{v['throughput_per_s']:>8.0f}/s  vs {_fmt(v['vs_default'], '.2f')}"
                          f"  × relay {_fmt(v['ratio_vs_relay'], '.2f')}  CPU {_fmt(v['cpu_us_per_exchange'])} µs"
-                         f"  (others {_fmt(v['others_busy'])})")
+                         f"  (others {_fmt(v['others_busy'])}; passes "
+                         f"{', '.join(f'{t:.0f}' for t in v.get('passes_per_s', []))})")
     sc = doc["scaling"]
     lines += ["", f"scaling: 33 nodes {sc['thirty_three_nodes_per_s']:.0f}/s vs 3 nodes {sc['three_nodes_per_s']:.0f}/s "
                   f"at c={sc['concurrency']} -> {sc['ratio']:.2f} (by CPU per exchange: "

@@ -1,0 +1,58 @@
+"""The benchmark's quick mode still runs end to end and writes what architects read.
+
+One real run of ``python -m bench --quick --no-world`` (about 40 s on 2 cores): the
+baseline relay, tongban through the hub, the 33-node scaling point and the RSS. It
+checks the JSON's shape and that the ratios are computed from the figures beside them,
+never a speed: benchmarks are not timed assertions (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
+    out = tmp_path / "latest.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--no-world", "--out", str(out), "--cache", str(tmp_path / "cache")],
+        cwd=ROOT, capture_output=True, text=True, timeout=400,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"wrote {out}" in run.stdout
+    assert "targets:" in run.stdout and "(b) saturation throughput >= 0.75 x relay" in run.stdout
+
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    env = doc["environment"]
+    assert env["nproc"] >= 1 and env["cpu_model"]
+    assert {"grpcio", "protobuf", "cryptography"} <= set(env["packages"])
+
+    relay, b, c = doc["a_relay"], doc["b_tongban"], doc["c_tongban_fastest"]
+    assert relay["saturation_per_s"] > 0 and b["saturation_per_s"] > 0
+    for mode in (b, c):
+        assert set(mode["ratio_vs_relay"]) >= {"throughput", "open_p50", "open_p99", "serial_p50"}
+    assert b["ratio_vs_relay"]["throughput"] == pytest.approx(
+        b["saturation_per_s"] / relay["saturation_per_s"], abs=0.001)
+    assert b["ratio_vs_relay"]["serial_p50"] == pytest.approx(
+        b["serial_p50_ms"] / relay["serial_p50_ms"], abs=0.001)
+    assert b["open_achieved_per_s"] > 0  # the open-loop point ran and was answered
+
+    scaling = doc["scaling"]
+    assert scaling["ratio"] == pytest.approx(
+        scaling["thirty_three_nodes_per_s"] / scaling["three_nodes_per_s"], abs=0.001)
+    assert scaling["province_processes"] == 4 and scaling["rss_peak_total_mb"] > 0
+
+    targets = doc["targets"]
+    assert set(targets) == {"b_throughput_ratio", "c_throughput_ratio", "b_serial_p50_ratio", "scaling_ratio",
+                            "rss_33_nodes_mb", "world_1e-3_s"}
+    assert targets["b_throughput_ratio"]["value"] == b["ratio_vs_relay"]["throughput"]
+    assert targets["b_throughput_ratio"]["pass"] == (b["ratio_vs_relay"]["throughput"] >= 0.75)
+    assert targets["world_1e-3_s"]["value"] is None  # --no-world: not measured, not invented
