@@ -55,6 +55,7 @@ from exchange.opener import check_binding, open_envelope
 from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from nodes.flows import check_answer
+from nodes.process import settle_heap
 from nodes.stream import EXCHANGE_STREAM, StreamMux
 from tongban.v1 import ecert_pb2, header_pb2, services_pb2, services_pb2_grpc
 
@@ -386,6 +387,10 @@ async def serve(cfg: dict[str, Any]) -> None:
     # Warm up: TLS handshakes, every node's caches (chain checks, sealed certificates).
     warm = await closed(driver, concurrency=4, duration_s=float(cfg.get("warmup_s", 1.0)), warmup_s=0,
                         timeout_s=timeout_s)
+    # The nodes freeze their start-up heap (nodes.process.settle_heap); the load generator,
+    # shared by every set-up, does too, so its own full collections do not show up as
+    # 20-100 ms latency spikes of whichever set-up it happens to measure.
+    settle_heap()
     _emit({"event": "ready", "warmup": {k: warm[k] for k in ("ok", "errors", "sample_error")}})
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
