@@ -164,8 +164,9 @@ class Cluster:
 
     # -- baseline ----------------------------------------------------------
     def start_relay(self, *, pki: Path, backend_code: str, response_bytes: int, uvloop: bool = False,
-                    plumbed: bool = False, interceptor: bool = True) -> None:
+                    plumbed: bool = False, interceptor: bool = True, sync_threads: int = 0) -> None:
         extra = (["--uvloop"] if uvloop else []) + (["--plumbed"] if plumbed else [])
+        extra += ["--sync-threads", str(sync_threads)] if sync_threads else []
         extra += [] if interceptor or not plumbed else ["--no-interceptor"]
         backend = self._start(["backend", "--pki", str(pki), "--code", backend_code,
                                "--response-bytes", str(response_bytes), *extra], "backend", "bench.relay")

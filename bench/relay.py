@@ -15,6 +15,8 @@ With ``--plumbed`` both servers use tongban's own gRPC plumbing instead
 ``open_channel``'s options; protobuf ``HubService.Exchange`` ->
 ``NodeService.Handle`` messages) and still do no signing, checks or ledger: a
 diagnostic that splits tongban's cost into "its gRPC plumbing" and "its own work".
+With ``--sync-threads N`` both run on grpcio's synchronous server with N threads
+(and a synchronous channel): the issue's "small-pool synchronous server" candidate.
 """
 
 from __future__ import annotations
@@ -185,6 +187,57 @@ async def plumbed_relay(a: argparse.Namespace) -> None:
         await channel.close()
 
 
+def _serve_sync(handler: grpc.GenericRpcHandler, creds: grpc.ServerCredentials, listen: str, code: str,
+                threads: int) -> None:
+    """grpcio's synchronous server on a pool of ``threads`` (the issue's "small-pool sync server")."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=threads), options=_OPTIONS)
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_secure_port(listen, creds)
+    server.start()
+    sys.stdout.write(json.dumps({"event": "ready", "code": code,
+                                 "endpoint": f"{listen.rsplit(':', 1)[0]}:{port}"}) + "\n")
+    sys.stdout.flush()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(1.0).wait()
+
+
+def sync_backend(a: argparse.Namespace) -> None:
+    reply = bytes(a.response_bytes)
+
+    def call(request: bytes, context: grpc.ServicerContext) -> bytes:
+        return reply
+
+    def stream(requests: Any, context: grpc.ServicerContext) -> Any:
+        for _ in requests:
+            yield reply
+
+    _serve_sync(_handler(call, stream), _server_creds(a.pki, a.code), a.listen, a.code, a.sync_threads)
+
+
+def sync_relay(a: argparse.Namespace) -> None:
+    c = load_node_credentials(a.pki, HUB_CODE)
+    creds = grpc.ssl_channel_credentials(root_certificates=c.root_pem, private_key=c.tls_key_pem,
+                                         certificate_chain=c.tls_chain_pem)
+    with grpc.secure_channel(a.backend, creds, options=[
+            *_OPTIONS, ("grpc.ssl_target_name_override", f"node-{a.backend_code}.tongban.test")]) as channel:
+        forward = channel.unary_unary(METHOD)
+
+        def call(request: bytes, context: grpc.ServicerContext) -> bytes:
+            return forward(request, timeout=10.0)  # type: ignore[no-any-return]
+
+        def stream(requests: Any, context: grpc.ServicerContext) -> Any:  # unary hops underneath
+            for request in requests:
+                yield forward(request, timeout=10.0)
+
+        _serve_sync(_handler(call, stream), _server_creds(a.pki, HUB_CODE), a.listen, HUB_CODE, a.sync_threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="role", required=True)
@@ -200,7 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--uvloop", action="store_true")
         sp.add_argument("--plumbed", action="store_true", help="use tongban's gRPC plumbing and messages")
         sp.add_argument("--no-interceptor", action="store_true", help="with --plumbed: leave out the interceptor")
+        sp.add_argument("--sync-threads", type=int, default=0,
+                        help="grpcio's synchronous server on this many threads instead of grpc.aio")
     a = p.parse_args(argv)
+    if a.sync_threads > 0:
+        (sync_backend if a.role == "backend" else sync_relay)(a)
+        return 0
     if a.uvloop:
         import uvloop
 
