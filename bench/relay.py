@@ -257,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="grpcio's synchronous server on this many threads instead of grpc.aio")
     a = p.parse_args(argv)
     if a.sync_threads > 0:
+        if a.uvloop or a.plumbed:
+            p.error("--sync-threads runs grpcio's synchronous server: expected no --uvloop or --plumbed with it")
         (sync_backend if a.role == "backend" else sync_relay)(a)
         return 0
     if a.uvloop:

@@ -178,9 +178,9 @@ def table(doc: dict[str, Any]) -> str:
             f"{_fmt(f.get('open_p99_ms'), '.2f'):>10}{_fmt(r.get('open_p99'), '.1f'):>7}"
             f"{_fmt(f.get('serial_p50_ms'), '.2f'):>9}{_fmt(r.get('serial_p50'), '.2f'):>7}")
     lines.append("latencies in ms; × = ratio to the relay (throughput: higher is better; latency: lower is better)")
-    for key, name in (("plumbed", "(a) relay, tongban's gRPC plumbing"), ("streaming", "(a) relay over bidi streams"),
-                      ("sync", "(a) relay, sync server, 4 threads")):
-        d = doc.get("relay_diagnostics", {}).get(key)
+    short = {"plumbed": "relay, tongban's gRPC plumbing", "streaming": "relay over bidi streams"}
+    for key, d in doc.get("relay_diagnostics", {}).items():
+        name = "(a) " + short.get(key, d["label"])
         if d:
             lines.append(f"{name:<34}{d['throughput_per_s']:>9.0f}{d['concurrency']:>5}{_fmt(d['ratio_vs_relay'], '.2f'):>7}"
                          f"{'':>34}{_fmt(d['serial_p50_ms'], '.2f'):>9}{_fmt(d['serial_p50_ratio_vs_relay'], '.2f'):>7}"

@@ -262,12 +262,13 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     rows: dict[str, Any] = {}
     for label, opts, one_process, eligible in candidates:
         ps = points[label]
-        cpu_keys = ps[0].get("cpu_us_per_call", {}).keys()
+        cpus = [p.get("cpu_us_per_call", {}) for p in ps]
         rows[label] = {"eligible": eligible, "node_args": opts.args() + opts.node_args(),
                        "one_province_process": one_process, **ps[0],
                        "throughput_per_s": round(sum(p["throughput_per_s"] for p in ps) / len(ps), 1),
-                       "cpu_us_per_call": {k: round(sum(p.get("cpu_us_per_call", {}).get(k, 0) for p in ps) / len(ps))
-                                           for k in cpu_keys},
+                       "cpu_us_per_call": {k: round(sum(c[k] for c in cpus if k in c) / sum(k in c for c in cpus))
+                                           for k in dict.fromkeys(k for c in cpus for k in c)},
+                       "others_busy": max(p.get("others_busy", 0.0) for p in ps),
                        "passes": [{"throughput_per_s": p["throughput_per_s"], "p50_ms": p["latency"]["p50_ms"],
                                    "cpu_us_per_call": p.get("cpu_us_per_call", {}),
                                    "others_busy": p.get("others_busy")} for p in ps]}

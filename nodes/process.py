@@ -173,8 +173,8 @@ async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path |
         hub.core.observer = observer
         try:
             port = await hub.start(listen)
+            settle_heap()  # before the ready line: no traffic is waiting on the full collection
             _ready(HUB_CODE, f"{listen.rsplit(':', 1)[0]}:{port}")
-            settle_heap()
             await _serve_until_stopped({HUB_CODE: hub}, shim)
         finally:
             await hub.stop()
@@ -202,8 +202,9 @@ async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path
         try:
             for node in nodes:
                 await node.start(f"{host}:{port_text or 0}")
+            settle_heap()  # before the ready lines: no traffic is waiting on the full collection
+            for node in nodes:
                 _ready(node.code, node.endpoint)
-            settle_heap()
             await _serve_until_stopped({n.code: n for n in nodes}, shim)
         finally:
             await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)

@@ -129,6 +129,9 @@ async def serve_frames(frames: AsyncIterator[Any], *, method: str, peer: str, ha
                     _RUNNING.add(task)
                     task.add_done_callback(_RUNNING.discard)
                     if i % _PIPELINE == 0:
+                        # The stream may be torn down here (the caller went away): the rest
+                        # of this frame is then never started, so never admitted or ledgered;
+                        # the caller has failed those calls already (PeerUnavailableError).
                         await asyncio.sleep(0)
         except (grpc.aio.AioRpcError, grpc.RpcError) as e:  # the caller went away mid-stream
             log.debug("stream from %s ended: %s", peer, e)
@@ -176,7 +179,7 @@ class StreamMux:
     answers those ready together in one message), without any timer. Calls share
     ``max_lanes`` long-lived streams ("lanes"), opened as needed: one by default, which
     batches most (more lanes let a call go out while a write is under way, but split the
-    batches; at saturation two lanes cost 3–19 % of throughput, bench/results/profile-notes.md).
+    batches; at saturation two lanes cost 3–16 % of throughput, bench/results/profile-notes.md).
     A broken stream fails the calls in flight on it with ``PeerUnavailableError`` (as a
     dropped unary call would) and is replaced on the next call. A peer that does not serve
     the stream method (a node built on the unary protocol only) sets ``unsupported``, and
@@ -219,8 +222,8 @@ class StreamMux:
         try:
             async for frame in lane.call:
                 lane.last_rx = time.monotonic()
-                for i, answer in enumerate(frame.answers, 1):
-                    if i % _PIPELINE == 0:
+                for i, answer in enumerate(frame.answers):
+                    if i and i % _PIPELINE == 0:  # after every 16 answers handed on
                         await asyncio.sleep(0)
                     fut = lane.pending.get(answer.call_id)
                     if fut is None or fut.done():

@@ -14,6 +14,7 @@ import pytest
 
 from certs.pki import load_node_credentials
 from exchange import payloads
+from exchange.dsse import pae_digest
 from exchange.errors import PeerUnavailableError, RemoteError
 from exchange.ledger import read_entries
 from nodes._grpc import channel_credentials, open_channel
@@ -226,6 +227,31 @@ def test_concurrent_submits_share_the_streams(country: Country, many: int) -> No
 
     assert country.call(go()) == ["ok"] * many
     assert node._hub_mux is not None and 1 <= node._hub_mux.streams_open <= node._hub_mux.max_lanes
+
+
+def test_a_mux_allowed_two_lanes_opens_the_second_while_the_first_writes(country: Country) -> None:
+    """One lane is the default; with ``max_lanes=2`` concurrent calls open a second stream
+    (a lane busy writing is passed over), take turns, and every call gets its own answer."""
+    cert = _a_certificate(country, "110000")
+    envs = [sealed_request("440000", country.pki, holder=cert.holder_code, cert_type=cert.type_code)
+            for _ in range(24)]
+
+    async def go() -> tuple[int, list[str]]:
+        c = load_node_credentials(country.pki, "440000")
+        creds = channel_credentials(key_pem=c.tls_key_pem, chain_pem=c.tls_chain_pem, root_pem=c.root_pem)
+        channel = open_channel(country.hub_target, creds, peer="000000")
+        mux = StreamMux(channel, EXCHANGE_STREAM, hop="hub", max_lanes=2)
+        try:
+            replies = await asyncio.gather(*(mux.call(e, 10) for e in envs))
+            return mux.streams_open, [payloads.parse_routed(r.payload_type, r.payload).header.request_digest.hex()
+                                      for r in replies]
+        finally:
+            await mux.close()
+            await channel.close()
+
+    lanes, digests = country.call(go())
+    assert lanes == 2
+    assert digests == [pae_digest(e.payload_type, e.payload).hex() for e in envs]  # each its own answer
 
 
 def test_a_big_frame_is_passed_on_in_chunks_so_the_next_node_starts_early() -> None:

@@ -1,17 +1,32 @@
-"""A serving node freezes its start-up heap, so full collections skip it."""
+"""A serving node collects, then freezes its start-up heap, so full collections skip it."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 
 from nodes.process import settle_heap
 
 
-def test_settle_heap_freezes_what_start_up_left() -> None:
-    start_up = [{"key": i} for i in range(1000)]  # stands in for the directory, keys, modules
+class _Node:
+    """A gc-tracked object, like the directory or a key a node keeps all its life."""
+
+    def __init__(self) -> None:
+        self.peer: _Node | None = None
+
+
+def test_settle_heap_collects_garbage_then_freezes_what_lives() -> None:
+    kept = _Node()
+    cycle = _Node()
+    cycle.peer = cycle  # garbage only a collection can free
+    gone = weakref.ref(cycle)
+    del cycle
     gc.unfreeze()
     try:
+        assert any(o is kept for o in gc.get_objects())
         settle_heap()
-        assert gc.get_freeze_count() >= len(start_up)
+        assert gone() is None  # collected before the freeze, not frozen forever
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())  # frozen: no generation holds it
     finally:
         gc.unfreeze()
