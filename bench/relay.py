@@ -64,12 +64,23 @@ def _server_creds(pki: Path, code: str) -> grpc.ServerCredentials:
                                        require_client_auth=True)
 
 
-def _channel(pki: Path, me: str, target: str, peer: str) -> grpc.aio.Channel:
+def _channel_args(pki: Path, me: str, target: str, peer: str) -> tuple[str, grpc.ChannelCredentials, list[Any]]:
+    """(target, credentials, options) of a channel from ``me`` to ``peer``, aio or synchronous."""
     c = load_node_credentials(pki, me)
     creds = grpc.ssl_channel_credentials(root_certificates=c.root_pem, private_key=c.tls_key_pem,
                                          certificate_chain=c.tls_chain_pem)
-    return grpc.aio.secure_channel(target, creds, options=[
-        *_OPTIONS, ("grpc.ssl_target_name_override", f"node-{peer}.tongban.test")])
+    return target, creds, [*_OPTIONS, ("grpc.ssl_target_name_override", f"node-{peer}.tongban.test")]
+
+
+def _channel(pki: Path, me: str, target: str, peer: str) -> grpc.aio.Channel:
+    target, creds, options = _channel_args(pki, me, target, peer)
+    return grpc.aio.secure_channel(target, creds, options=options)
+
+
+def _say_ready(listen: str, port: int, code: str) -> None:
+    sys.stdout.write(json.dumps({"event": "ready", "code": code,
+                                 "endpoint": f"{listen.rsplit(':', 1)[0]}:{port}"}) + "\n")
+    sys.stdout.flush()
 
 
 async def _serve(handler: grpc.GenericRpcHandler, creds: grpc.ServerCredentials, listen: str, code: str) -> None:
@@ -81,9 +92,7 @@ async def _serve(handler: grpc.GenericRpcHandler, creds: grpc.ServerCredentials,
 
 async def _run(server: grpc.aio.Server, port: int, listen: str, code: str) -> None:
     await server.start()
-    sys.stdout.write(json.dumps({"event": "ready", "code": code,
-                                 "endpoint": f"{listen.rsplit(':', 1)[0]}:{port}"}) + "\n")
-    sys.stdout.flush()
+    _say_ready(listen, port, code)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -197,9 +206,7 @@ def _serve_sync(handler: grpc.GenericRpcHandler, creds: grpc.ServerCredentials, 
     server.add_generic_rpc_handlers((handler,))
     port = server.add_secure_port(listen, creds)
     server.start()
-    sys.stdout.write(json.dumps({"event": "ready", "code": code,
-                                 "endpoint": f"{listen.rsplit(':', 1)[0]}:{port}"}) + "\n")
-    sys.stdout.flush()
+    _say_ready(listen, port, code)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -221,11 +228,8 @@ def sync_backend(a: argparse.Namespace) -> None:
 
 
 def sync_relay(a: argparse.Namespace) -> None:
-    c = load_node_credentials(a.pki, HUB_CODE)
-    creds = grpc.ssl_channel_credentials(root_certificates=c.root_pem, private_key=c.tls_key_pem,
-                                         certificate_chain=c.tls_chain_pem)
-    with grpc.secure_channel(a.backend, creds, options=[
-            *_OPTIONS, ("grpc.ssl_target_name_override", f"node-{a.backend_code}.tongban.test")]) as channel:
+    target, creds, options = _channel_args(a.pki, HUB_CODE, a.backend, a.backend_code)
+    with grpc.secure_channel(target, creds, options=options) as channel:
         forward = channel.unary_unary(METHOD)
 
         def call(request: bytes, context: grpc.ServicerContext) -> bytes:

@@ -181,10 +181,9 @@ def table(doc: dict[str, Any]) -> str:
     short = {"plumbed": "relay, tongban's gRPC plumbing", "streaming": "relay over bidi streams"}
     for key, d in doc.get("relay_diagnostics", {}).items():
         name = "(a) " + short.get(key, d["label"])
-        if d:
-            lines.append(f"{name:<34}{d['throughput_per_s']:>9.0f}{d['concurrency']:>5}{_fmt(d['ratio_vs_relay'], '.2f'):>7}"
-                         f"{'':>34}{_fmt(d['serial_p50_ms'], '.2f'):>9}{_fmt(d['serial_p50_ratio_vs_relay'], '.2f'):>7}"
-                         "   (diagnostic)")
+        lines.append(f"{name:<34}{d['throughput_per_s']:>9.0f}{d['concurrency']:>5}{_fmt(d['ratio_vs_relay'], '.2f'):>7}"
+                     f"{'':>34}{_fmt(d['serial_p50_ms'], '.2f'):>9}{_fmt(d['serial_p50_ratio_vs_relay'], '.2f'):>7}"
+                     "   (diagnostic)")
     b = doc["b_tongban"]
     if b.get("open_errors"):
         lines.append(f"(b) at {rate:g}/s: errors {b['open_errors']}, {b['open_achieved_per_s']}/s answered")
