@@ -36,9 +36,11 @@ class NodeOptions:
     transport: str = "stream"
     tls_gate: bool = True
     stream_lanes: int | None = None
+    grpc_legacy_polling: bool = False
 
     def args(self) -> list[str]:
         out = ["--uvloop"] if self.uvloop else []
+        out += ["--grpc-legacy-polling"] if self.grpc_legacy_polling else []
         if self.ledger_flush_ms is not None:
             out += ["--ledger-flush-ms", str(self.ledger_flush_ms)]
         if self.stream_lanes is not None:

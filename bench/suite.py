@@ -219,6 +219,7 @@ _OPTIONS: tuple[tuple[str, NodeOptions, bool, bool], ...] = (
     ("ledger flush every 200 ms (default 50)", NodeOptions(ledger_flush_ms=200), False, True),
     ("two streams per peer (default 1)", NodeOptions(stream_lanes=2), False, True),
     ("four streams per peer (default 1)", NodeOptions(stream_lanes=4), False, True),
+    ("gRPC's older polling (EventEngine experiments off)", NodeOptions(grpc_legacy_polling=True), False, True),
     ("grpcio's TLS, no TLS gate (handshake refusals unrecorded)", NodeOptions(tls_gate=False), False, True),
     ("uvloop + no TLS gate + both provinces in one process", NodeOptions(uvloop=True, tls_gate=False), True, True),
     ("what-if: one unary call per envelope (not eligible)", NodeOptions(transport="unary"), False, False),
