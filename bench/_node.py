@@ -1,6 +1,6 @@
 """Run a tongban node process with benchmark-only options, without editing node code.
 
-    python -m bench._node [--uvloop] [--grpc-legacy-polling] [--ledger-flush-ms N] [--stream-lanes N] [--no-ledger] \
+    python -m bench._node [--uvloop] [--grpc-legacy-polling] [--gate-over-tcp] [--ledger-flush-ms N] [--stream-lanes N] [--no-ledger] \
         -- node hub --pki ...
 
 ``--uvloop`` and ``--ledger-flush-ms`` are candidate settings for the fastest
@@ -9,6 +9,8 @@ price the ledger (it is not eligible for (c): every check and the ledger stay on
 ``--grpc-legacy-polling`` turns grpcio's EventEngine experiments off (``GRPC_EXPERIMENTS``,
 read when gRPC starts, so set before anything imports grpc): the thread that waits on the
 completion queue then reads the sockets itself, one thread hand-off less per message.
+``--gate-over-tcp`` puts the TLS gate's hop to its gRPC server back on loopback TCP
+(the default on Linux is an abstract Unix socket), to compare the two.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uvloop", action="store_true")
     p.add_argument("--grpc-legacy-polling", action="store_true",
                    help="grpcio's EventEngine experiments off (GRPC_EXPERIMENTS): its older polling")
+    p.add_argument("--gate-over-tcp", action="store_true", help="the TLS gate's backend hop on loopback TCP")
     p.add_argument("--ledger-flush-ms", type=int)
     p.add_argument("--no-ledger", action="store_true")
     p.add_argument("--stream-lanes", type=int, help="streams per peer (nodes.stream.StreamMux.max_lanes)")
@@ -44,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if a.gate_over_tcp:
+        import nodes._grpc
+
+        nodes._grpc.GATE_OVER_UNIX_SOCKET = False
     if a.ledger_flush_ms is not None:
         from exchange.ledger import Ledger
 

@@ -37,10 +37,12 @@ class NodeOptions:
     tls_gate: bool = True
     stream_lanes: int | None = None
     grpc_legacy_polling: bool = False
+    gate_over_tcp: bool = False
 
     def args(self) -> list[str]:
         out = ["--uvloop"] if self.uvloop else []
         out += ["--grpc-legacy-polling"] if self.grpc_legacy_polling else []
+        out += ["--gate-over-tcp"] if self.gate_over_tcp else []
         if self.ledger_flush_ms is not None:
             out += ["--ledger-flush-ms", str(self.ledger_flush_ms)]
         if self.stream_lanes is not None:

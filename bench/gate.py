@@ -4,8 +4,11 @@ One grpc.aio echo server (unary and bidi-stream methods, 1.5 KB requests, 3 KB
 replies), measured in one run two ways:
 
 - ``direct``: grpcio's own mTLS (``ssl_server_credentials``, require_client_auth);
-- ``gate``:   the same server listening without TLS on 127.0.0.1, behind
-  :class:`nodes.tls_gate.TlsGate` in the server's own event loop.
+- ``gate``:   the same server listening without TLS behind :class:`nodes.tls_gate.TlsGate`
+  in the server's own event loop, on the backend hop nodes use (an abstract Unix socket
+  on Linux, else loopback TCP);
+- ``gate-tcp``: the same, the gate's backend hop on loopback TCP (measured only where
+  the nodes' hop is the Unix socket).
 
 Both handlers look up the client's certificate on every message (``auth_context()``
 directly, ``gate.peer_cert_pem(context.peer())`` behind the gate), as a node would.
@@ -58,7 +61,7 @@ async def _serve(a: argparse.Namespace) -> None:
     import grpc
 
     from certs.pki import load_node_credentials
-    from nodes.tls_gate import TlsGate
+    from nodes.tls_gate import TlsGate, abstract_unix_sockets
 
     c = load_node_credentials(a.pki, HUB)
     reply = bytes(REPLY_BYTES)
@@ -90,10 +93,16 @@ async def _serve(a: argparse.Namespace) -> None:
         port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
             [(c.tls_key_pem, c.tls_chain_pem)], root_certificates=c.root_pem, require_client_auth=True))
         await server.start()
+    elif a.mode == "gate" and abstract_unix_sockets():
+        name = f"tongban-bench-gate-{os.getpid()}"
+        server.add_insecure_port(f"unix-abstract:{name}")
+        await server.start()
+        gate = TlsGate(c.tls_chain_pem, c.tls_key_pem, c.root_pem, name)
     else:
         backend = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         gate = TlsGate(c.tls_chain_pem, c.tls_key_pem, c.root_pem, ("127.0.0.1", backend))
+    if gate is not None:
         port = await gate.start("127.0.0.1", 0)
     _emit(event="ready", port=port, pid=os.getpid())
     stop = asyncio.Event()
@@ -201,20 +210,23 @@ def _run_mode(mode: str, a: argparse.Namespace, pki: Path) -> tuple[list[dict[st
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'kind':<7}{'c':>4}  {'mode':<7}{'calls/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    head = (f"{'kind':<7}{'c':>4}  {'mode':<9}{'calls/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
             f"{'srv µs/call':>13}{'cli µs/call':>13}")
     out = [head, "-" * len(head)]
     by = {(r["kind"], r["c"], r["mode"]): r for r in rows}
     for kind, c in dict.fromkeys((r["kind"], r["c"]) for r in rows):
-        for mode in ("direct", "gate"):
+        modes = [m for m in ("direct", "gate", "gate-tcp") if (kind, c, m) in by]
+        for mode in modes:
             r = by[kind, c, mode]
-            out.append(f"{kind:<7}{c:>4}  {mode:<7}{r['calls_per_s']:>9.0f}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}"
+            out.append(f"{kind:<7}{c:>4}  {mode:<9}{r['calls_per_s']:>9.0f}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}"
                        f"{r['server_us_per_call']:>13.0f}{r['client_us_per_call']:>13.0f}")
-        d, g = by[kind, c, "direct"], by[kind, c, "gate"]
-        out.append(f"{'':<13}gate/direct: calls/s x{g['calls_per_s'] / d['calls_per_s']:.2f}, "
-                   f"p50 x{g['p50_ms'] / d['p50_ms']:.2f}, server CPU/call x"
-                   f"{g['server_us_per_call'] / d['server_us_per_call']:.2f} "
-                   f"({g['server_us_per_call'] - d['server_us_per_call']:+.0f} µs/call)")
+        d = by[kind, c, "direct"]
+        for mode in modes[1:]:
+            g = by[kind, c, mode]
+            out.append(f"{'':<13}{mode}/direct: calls/s x{g['calls_per_s'] / d['calls_per_s']:.2f}, "
+                       f"p50 x{g['p50_ms'] / d['p50_ms']:.2f}, server CPU/call x"
+                       f"{g['server_us_per_call'] / d['server_us_per_call']:.2f} "
+                       f"({g['server_us_per_call'] - d['server_us_per_call']:+.0f} µs/call)")
     return "\n".join(out)
 
 
@@ -222,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.gate", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="role")
     s = sub.add_parser("_server")
-    s.add_argument("--mode", choices=("direct", "gate"), required=True)
+    s.add_argument("--mode", choices=("direct", "gate", "gate-tcp"), required=True)
     c = sub.add_parser("_client")
     c.add_argument("--target", required=True)
     c.add_argument("--server-pid", type=int, required=True)
@@ -246,12 +258,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     a.seconds = min(a.seconds, 3.0 - WARMUP_S)  # each measurement at most 3 s
     from certs.pki import init_pki
+    from nodes.tls_gate import abstract_unix_sockets
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tongban-bench-gate-") as tmp:
         pki = init_pki(Path(tmp) / "pki", codes=(HUB, CLIENT)).root
         notes = []
-        for mode in ("direct", "gate"):
+        for mode in ("direct", "gate", "gate-tcp") if abstract_unix_sockets() else ("direct", "gate"):
             results, stats = _run_mode(mode, a, pki)
             rows += results
             notes.append(f"{mode}: server stats {json.dumps({k: v for k, v in stats.items() if k != 'event'})}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nodes._status import ErrorInterceptor, UndecodableHook
-from nodes.tls_gate import RefusedHook, TlsGate
+from nodes.tls_gate import RefusedHook, TlsGate, abstract_unix_sockets
 
 __all__ = [
     "MAX_GRPC_MESSAGE_BYTES",
@@ -88,8 +90,11 @@ def _identity(pem: bytes) -> str:
 
 
 #: The TLS gates serving in this process (nodes/tls_gate.py): behind a gate, the
-#: gRPC server sees a loopback connection, and the gate knows whose certificate it carries.
+#: gRPC server sees a local connection, and the gate knows whose certificate it carries.
 _GATES: list[TlsGate] = []
+#: The gate's hop to its gRPC server: an abstract Unix socket where the platform has them
+#: (a loopback TCP round trip costs ≈ 30 µs more; bench/gate.py measures both), else TCP.
+GATE_OVER_UNIX_SOCKET = abstract_unix_sockets()
 
 
 def peer_code(context: grpc.aio.ServicerContext) -> str:
@@ -184,8 +189,9 @@ async def start_server(
     With ``gate`` (the default) the mTLS handshake is done by a TLS gate on
     ``listen`` (nodes/tls_gate.py), which reports every refused handshake to
     ``on_refused`` (the node's ledger) and relays accepted connections to the gRPC
-    server listening without TLS on 127.0.0.1; the peer's identity still comes from
-    its verified certificate (``peer_code``). Without it, grpcio does the handshake
+    server listening without TLS on an abstract Unix socket named after this process
+    (Linux), or on 127.0.0.1; the peer's identity still comes from its verified
+    certificate (``peer_code``). Without it, grpcio does the handshake
     and refuses bad clients before any tongban code can see them.
     """
     if not gate:
@@ -196,10 +202,17 @@ async def start_server(
         await mark_serving(health, [name for _, _, name in services])
         return Served(server, port, None)
     host, _, port_text = listen.rpartition(":")
-    server, backend_port, health = build_server(creds=None, listen="127.0.0.1:0", services=services,
-                                                on_undecodable=on_undecodable)
+    backend: tuple[str, int] | str
+    if GATE_OVER_UNIX_SOCKET:
+        backend = f"tongban-{os.getpid()}-{secrets.token_hex(6)}"
+        server, _, health = build_server(creds=None, listen=f"unix-abstract:{backend}", services=services,
+                                         on_undecodable=on_undecodable)
+    else:
+        server, backend_port, health = build_server(creds=None, listen="127.0.0.1:0", services=services,
+                                                    on_undecodable=on_undecodable)
+        backend = ("127.0.0.1", backend_port)
     await server.start()
-    front = TlsGate(tls.chain_pem, tls.key_pem, tls.root_pem, ("127.0.0.1", backend_port), on_refused)
+    front = TlsGate(tls.chain_pem, tls.key_pem, tls.root_pem, backend, on_refused)
     try:
         port = await front.start(host.strip("[]"), int(port_text or 0))
     except OSError as e:

@@ -6,18 +6,22 @@ does the mTLS handshake itself (:mod:`ssl`, in the node's event loop), reports e
 (``on_refused(peer, reason, message)``; reasons ``tls_no_client_cert``, ``tls_unknown_ca``,
 ``tls_cert_expired``, ``tls_cert_not_yet_valid``, ``tls_bad_cert``, ``tls_protocol``,
 ``tls_busy``, ``backend_unavailable``) and relays each accepted connection's decrypted bytes
-to the node's gRPC server listening without TLS on loopback. It maps the local (source)
-address of each loopback connection it opens to the client's verified leaf certificate, for
-:meth:`TlsGate.peer_cert_pem` to find from ``context.peer()``.
+to the node's gRPC server listening without TLS: on an abstract Unix socket (Linux; the
+cheaper hop) or on loopback TCP. It maps the local address of each backend connection it
+opens (an abstract socket name it binds, or a loopback port) to the client's verified leaf
+certificate, for :meth:`TlsGate.peer_cert_pem` to find from ``context.peer()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import itertools
 import os
 import socket
 import ssl
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -26,7 +30,8 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote
 
-__all__ = ["GateStats", "RefusedHook", "TlsGate", "classify_handshake_error", "server_context"]
+__all__ = ["GateStats", "RefusedHook", "TlsGate", "abstract_unix_sockets", "classify_handshake_error",
+           "server_context"]
 
 #: ``on_refused(peer "ip:port", reason code, human message)``, called in the event loop.
 RefusedHook = Callable[[str, str, str], None]
@@ -40,6 +45,16 @@ _NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUE
                       "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE", "UNEXPECTED_RECORD"})
 _OLD_VERSION = frozenset({"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"})
 _HIGH_WATER = 256 * 1024
+#: Names this process binds its backend connections to (abstract Unix sockets).
+_NAMES = itertools.count()
+_BIND_TRIES = 64
+#: A backend connection's local address: ("127.0.0.1", port) or ("unix-abstract", name).
+_Key = tuple[str, int | str]
+
+
+def abstract_unix_sockets() -> bool:
+    """Whether this platform has abstract Unix sockets (Linux), the gate's cheaper backend hop."""
+    return sys.platform.startswith("linux")
 
 
 def server_context(cert_chain_pem: bytes, key_pem: bytes, root_pem: bytes) -> ssl.SSLContext:
@@ -104,11 +119,43 @@ def _address(sockaddr: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _key(host: str, port: int) -> tuple[str, int] | None:
+def _key(host: str, port: int) -> _Key | None:
     try:
         return str(ipaddress.ip_address(host)), port
     except ValueError:
         return None
+
+
+def _sock_key(sockname: Any) -> _Key | None:
+    """The key of a backend connection's local address, as getsockname() gives it."""
+    if isinstance(sockname, bytes):
+        sockname = sockname.decode("ascii", "replace")
+    if isinstance(sockname, str):
+        return ("unix-abstract", sockname[1:]) if sockname.startswith("\0") and len(sockname) > 1 else None
+    return _key(sockname[0], sockname[1]) if sockname else None
+
+
+async def _connect_unix(name: str) -> socket.socket:
+    """A socket bound to a fresh abstract name of ours, connected to abstract socket ``name``.
+    The bound name is what the gRPC server reports as the peer (``unix-abstract:NAME``)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        for _ in range(_BIND_TRIES):  # a name held by another socket: take the next one
+            try:
+                sock.bind(f"\0tongban-gate-{os.getpid()}-{next(_NAMES)}")
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        else:
+            raise OSError(errno.EADDRINUSE, f"{_BIND_TRIES} abstract socket names in a row already taken")
+        await loop.sock_connect(sock, "\0" + name)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _nodelay(transport: asyncio.BaseTransport) -> None:
@@ -201,15 +248,14 @@ class _Backend(asyncio.Protocol):
 
     def __init__(self, client: _Client) -> None:
         self.client, self.tls = client, client.tls
-        self.key: tuple[str, int] | None = None
+        self.key: _Key | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         c, t = self.client, cast(asyncio.Transport, transport)
         c.backend = t
         _nodelay(t)
         t.set_write_buffer_limits(_HIGH_WATER)
-        sockname = t.get_extra_info("sockname")
-        self.key = _key(sockname[0], sockname[1]) if sockname else None
+        self.key = _sock_key(t.get_extra_info("sockname"))
         if self.key is not None:
             c.gate._certs[self.key] = c.pem  # before any byte can reach the server
         if c.pending:
@@ -241,12 +287,14 @@ class _Backend(asyncio.Protocol):
 
 
 class TlsGate:
-    """mTLS in front of the insecure gRPC server at ``backend`` (host, port), refusals reported.
+    """mTLS in front of the insecure gRPC server at ``backend``, refusals reported: (host,
+    port) on loopback TCP, or a str, the name of an abstract Unix socket (without its NUL;
+    the server listens on ``unix-abstract:NAME``; Linux only, see abstract_unix_sockets).
 
     At most ``max_handshakes`` handshakes run at once, more connections are closed at once
     (``tls_busy``); one not done in ``handshake_timeout_s`` is refused (``tls_protocol``)."""
 
-    def __init__(self, cert_chain_pem: bytes, key_pem: bytes, root_pem: bytes, backend: tuple[str, int],
+    def __init__(self, cert_chain_pem: bytes, key_pem: bytes, root_pem: bytes, backend: tuple[str, int] | str,
                  on_refused: RefusedHook | None = None, *, handshake_timeout_s: float = 10.0,
                  max_handshakes: int = 256) -> None:
         self.backend, self.on_refused = backend, on_refused
@@ -256,7 +304,7 @@ class TlsGate:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._relays: set[_Client] = set()
-        self._certs: dict[tuple[str, int], bytes] = {}
+        self._certs: dict[_Key, bytes] = {}
         self._handshaking = 0
 
     @property
@@ -290,8 +338,11 @@ class TlsGate:
 
     def peer_cert_pem(self, grpc_peer: str) -> bytes | None:
         """The verified client leaf certificate (PEM) behind backend connection ``grpc_peer``
-        (``ipv4:127.0.0.1:PORT``, ``ipv6:[::1]:PORT``); None if the gate has no such connection."""
+        (``unix-abstract:NAME``, ``ipv4:127.0.0.1:PORT``, ``ipv6:[::1]:PORT``); None if the
+        gate has no such connection."""
         scheme, _, rest = grpc_peer.partition(":")
+        if scheme == "unix-abstract":
+            return self._certs.get((scheme, unquote(rest)))
         host, _, port = unquote(rest).rpartition(":")
         if scheme not in ("ipv4", "ipv6") or not port.isdigit():
             return None
@@ -351,17 +402,23 @@ class TlsGate:
         client.tls = tls
         client.pem = ssl.DER_cert_to_PEM_cert(ssl_object.getpeercert(binary_form=True)).encode("ascii")
         tls.set_write_buffer_limits(_HIGH_WATER)
-        host, port = self.backend
         try:
-            # bind() to port 0 before connecting: the kernel then gives this socket a local
-            # port no other socket on 127.0.0.1 holds. A plain connect() may reuse a local
-            # port towards a different destination, and two gates in one process (several
-            # provinces) would then map the same peer address to two different clients.
-            await loop.create_connection(lambda: _Backend(client), host, port, local_addr=(host, 0))
+            if isinstance(self.backend, str):
+                sock = await _connect_unix(self.backend)
+                await loop.create_connection(lambda: _Backend(client), sock=sock)
+            else:
+                # bind() to port 0 before connecting: the kernel then gives this socket a local
+                # port no other socket on 127.0.0.1 holds. A plain connect() may reuse a local
+                # port towards a different destination, and two gates in one process (several
+                # provinces) would then map the same peer address to two different clients.
+                host, port = self.backend
+                await loop.create_connection(lambda: _Backend(client), host, port, local_addr=(host, 0))
         except OSError as exc:
             _close_tls(tls, raw)
+            where = (f"unix-abstract:{self.backend}" if isinstance(self.backend, str)
+                     else f"{self.backend[0]}:{self.backend[1]}")
             self._refuse(peer, "backend_unavailable", f"connection from {peer} refused after its TLS "
-                         f"handshake: expected the gRPC server at {host}:{port} to accept a connection, "
+                         f"handshake: expected the gRPC server at {where} to accept a connection, "
                          f"found {os.strerror(exc.errno) if exc.errno else exc}")
             return
         except BaseException:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import socket
 import ssl
 import warnings
@@ -26,6 +27,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from certs.pki import NodeCredentials, issue_leaf, load_node_credentials, make_foreign_pki
+from nodes import tls_gate
 from nodes.tls_gate import TlsGate
 
 pytestmark = pytest.mark.integration
@@ -92,6 +94,7 @@ class Rig:
     port: int
     refused: asyncio.Queue[tuple[str, str, str]]
     certs: list[bytes | None] = field(default_factory=list)  # peer_cert_pem seen by each handler call
+    peers: list[str] = field(default_factory=list)  # context.peer() of each handler call
 
     def channel(self, chain: bytes | None, key: bytes | None) -> grpc.aio.Channel:
         creds = grpc.ssl_channel_credentials(self.pki.hub.root_pem, key, chain)
@@ -110,29 +113,39 @@ class Rig:
 
 @asynccontextmanager
 async def rig(pki: Pki, *, backend_host: str = "127.0.0.1", backend_port: int | None = None,
-              **gate_options: Any) -> AsyncIterator[Rig]:
+              backend_unix: str | None = None, **gate_options: Any) -> AsyncIterator[Rig]:
+    """``backend_unix``: the server listens on that abstract Unix socket instead of TCP."""
     refused: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
     gate = TlsGate(pki.hub.tls_chain_pem, pki.hub.tls_key_pem, pki.hub.root_pem, (backend_host, 0),
                    lambda *event: refused.put_nowait(event), **gate_options)
     r = Rig(pki, gate, 0, refused)
 
+    def seen(context: grpc.aio.ServicerContext) -> None:
+        r.peers.append(context.peer())
+        r.certs.append(gate.peer_cert_pem(r.peers[-1]))
+
     async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        r.certs.append(gate.peer_cert_pem(context.peer()))
+        seen(context)
         return request
 
     async def stream(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         async for request in requests:
-            r.certs.append(gate.peer_cert_pem(context.peer()))
+            seen(context)
             yield request
 
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("gate.test.Echo", {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "Stream": grpc.stream_stream_rpc_method_handler(stream)}),))
-    listen = f"[{backend_host}]:0" if ":" in backend_host else f"{backend_host}:0"
-    bound = server.add_insecure_port(listen)
-    await server.start()
-    gate.backend = (backend_host, bound if backend_port is None else backend_port)
+    if backend_unix is not None:
+        server.add_insecure_port(f"unix-abstract:{backend_unix}")
+        await server.start()
+        gate.backend = backend_unix
+    else:
+        listen = f"[{backend_host}]:0" if ":" in backend_host else f"{backend_host}:0"
+        bound = server.add_insecure_port(listen)
+        await server.start()
+        gate.backend = (backend_host, bound if backend_port is None else backend_port)
     r.port = await gate.start("127.0.0.1", 0)
     try:
         yield r
@@ -193,6 +206,65 @@ def test_backend_over_ipv6_loopback_is_looked_up_from_an_ipv6_peer(run: Any, pki
         async with rig(pki, backend_host="::1") as r:
             await r.echo_works()
             assert r.certs == [pki.me.tls_cert_pem]
+    run(go())
+
+
+def unix_name() -> str:
+    return f"tongban-test-{os.getpid()}-{next(UNIX_NAMES)}"
+
+
+UNIX_NAMES = iter(range(10**6))
+linux_only = pytest.mark.skipif(not tls_gate.abstract_unix_sockets(), reason="abstract Unix sockets are Linux's")
+
+
+@linux_only
+def test_backend_over_abstract_unix_socket_knows_the_client_by_the_name_the_gate_bound(run: Any, pki: Pki) -> None:
+    async def go() -> None:
+        async with rig(pki, backend_unix=unix_name()) as r:
+            async with r.channel(pki.me.tls_chain_pem, pki.me.tls_key_pem) as ch:
+                assert await ch.unary_unary(UNARY)(b"a" * 1500, timeout=10) == b"a" * 1500
+                call = ch.stream_stream(STREAM)(timeout=10)
+                await call.write(b"b" * 1500)
+                assert await call.read() == b"b" * 1500
+                await call.done_writing()
+                assert await call.code() == grpc.StatusCode.OK
+            assert r.certs == [pki.me.tls_cert_pem] * 2
+            scheme, _, name = r.peers[0].partition(":")
+            assert (scheme, name.startswith(f"tongban-gate-{os.getpid()}-"), r.peers[1]) == (
+                "unix-abstract", True, r.peers[0])
+            assert r.gate.peer_cert_pem("unix-abstract:tongban-gate-0-0") is None
+            assert r.gate.peer_cert_pem("unix:") is None
+    run(go())
+
+
+@linux_only
+def test_abstract_name_held_by_another_socket_is_skipped(run: Any, pki: Pki) -> None:
+    """A local process may squat the next name the gate would bind: the gate takes the one
+    after it, and the squatter is never taken for the client."""
+    async def go() -> None:
+        async with rig(pki, backend_unix=unix_name()) as r:
+            n = next(tls_gate._NAMES)
+            with socket.socket(socket.AF_UNIX) as squatter:
+                squatter.bind(f"\0tongban-gate-{os.getpid()}-{n + 1}")
+                await r.echo_works()
+            assert r.peers == [f"unix-abstract:tongban-gate-{os.getpid()}-{n + 2}"]
+            assert r.gate.peer_cert_pem(f"unix-abstract:tongban-gate-{os.getpid()}-{n + 1}") is None
+    run(go())
+
+
+@linux_only
+def test_unix_backend_down_is_reported_as_backend_unavailable(run: Any, pki: Pki) -> None:
+    async def go() -> None:
+        name = unix_name()
+        async with rig(pki, backend_unix=name) as r:
+            r.gate.backend = name + "-gone"
+            await unavailable(r, pki.me.tls_chain_pem, pki.me.tls_key_pem)
+            addr, reason, message = await r.refusal()
+            assert reason == "backend_unavailable"
+            assert message == (f"connection from {addr} refused after its TLS handshake: expected the gRPC "
+                               f"server at unix-abstract:{name}-gone to accept a connection, "
+                               "found Connection refused")
+            assert (r.gate.stats.accepted, r.gate.active) == (0, 0)
     run(go())
 
 
