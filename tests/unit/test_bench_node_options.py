@@ -20,35 +20,26 @@ def test_the_option_is_passed_to_the_node_process() -> None:
     assert NodeOptions().args() == []
 
 
-def test_gate_over_tcp_puts_the_gates_hop_back_on_loopback_tcp() -> None:
-    code = (
-        "import nodes._grpc as g\n"
-        "from bench import _node\n"
-        "before = g.GATE_OVER_UNIX_SOCKET\n"
-        "try:\n"
-        "    _node.main(['--gate-over-tcp', '--', '--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(before, g.GATE_OVER_UNIX_SOCKET)\n"
-    )
+def last_line_after_node_main(node_args: list[str], before: str, after: str) -> str:
+    """Run bench._node.main(node_args + ['--', '--help']) in a fresh interpreter, between
+    ``before`` and ``after`` (Python statements; ``after`` prints); returns the last line."""
+    code = (f"{before}\nfrom bench import _node\ntry:\n    _node.main({node_args!r} + ['--', '--help'])\n"
+            f"except SystemExit:\n    pass\n{after}\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin"})
-    assert out.stdout.strip().splitlines()[-1] == f"{sys.platform.startswith('linux')} False"
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_gate_over_tcp_puts_the_gates_hop_back_on_loopback_tcp() -> None:
+    last = last_line_after_node_main(["--gate-over-tcp"], "import nodes._grpc as g; before = g.GATE_OVER_UNIX_SOCKET",
+                                     "print(before, g.GATE_OVER_UNIX_SOCKET)")
+    assert last == f"{sys.platform.startswith('linux')} False"
 
 
 def test_a_fresh_node_process_sets_grpc_experiments_before_grpc_is_imported() -> None:
-    code = (
-        "import os, sys\n"
-        "from bench import _node\n"
-        "try:\n"
-        "    _node.main(['--grpc-legacy-polling', '--', '--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(os.environ.get('GRPC_EXPERIMENTS'))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin"})
-    assert out.stdout.strip().splitlines()[-1] == _node.LEGACY_POLLING
+    last = last_line_after_node_main(["--grpc-legacy-polling"], "import os",
+                                     "print(os.environ.get('GRPC_EXPERIMENTS'))")
+    assert last == _node.LEGACY_POLLING
 
 
 def test_the_option_is_refused_once_grpc_is_imported() -> None:
