@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,30 @@ def test_every_node_serves_health_and_reflection(country: Country, code: str) ->
         names = sorted(s.name for r in replies for s in r.list_services_response.service)
     own = ["tongban.v1.HubService"] if code == "000000" else ["tongban.v1.NodeService", "tongban.v1.WindowService"]
     assert names == sorted([*own, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"])
+
+
+def test_a_local_process_going_around_the_tls_gate_gets_no_identity(country: Country) -> None:
+    """The hub's gRPC server behind its gate (an abstract Unix socket on Linux, loopback TCP
+    elsewhere) answers health without TLS, but an envelope sent there has no TLS peer:
+    refused, and in the ledger."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    assert country.hub.server is not None and country.hub.server.gate is not None
+    backend = country.hub.server.gate.backend
+    assert isinstance(backend, str) == sys.platform.startswith("linux")
+    target = f"unix-abstract:{backend}" if isinstance(backend, str) else f"{backend[0]}:{backend[1]}"
+    p = _a_person(country, "110000")
+    env = sealed_request("440000", country.pki, holder=p.id_number)
+    with grpc.insecure_channel(target) as ch:
+        status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as e:
+            services_pb2_grpc.HubServiceStub(ch).Exchange(services_pb2.ExchangeRequest(envelope=env), timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert e.value.details() == "envelope signed by 440000, but the TLS peer is '': expected the sender itself"
+    rows = rejected_rows(country, "000000", "peer_identity")
+    assert [r.message_id for r in rows if r.message_id == env_id(env)] == [env_id(env)]
+
+
+def env_id(env: envelope_pb2.Envelope) -> str:
+    return str(payloads.parse_payload(env.payload_type, env.payload).header.message_id)
