@@ -102,6 +102,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
                            "best_concurrency": raw["window"]["best_concurrency"],
                            "ratio_vs_relay": {"throughput": _ratio(raw["window"]["saturation_per_s"],
                                                                    base["saturation_per_s"])}}
+    if "reconciliation" in raw["window"]:
+        doc["b_window"]["reconciliation"] = raw["window"]["reconciliation"]
     diag = raw.get("relay_diagnostics") or {}
     doc["relay_diagnostics"] = {
         k: {"label": v["label"], "concurrency": v["closed"]["concurrency"],
@@ -190,6 +192,10 @@ def table(doc: dict[str, Any]) -> str:
     if "open_at_half_own_saturation" in b:
         o = b["open_at_half_own_saturation"]
         lines.append(f"(b) at half its own saturation ({o['rate_per_s']:g}/s): p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms")
+    if rec := doc["b_window"].get("reconciliation"):
+        lines.append(f"(b') from the ledgers: sent {rec['sent']}, delivered {rec['delivered']}, rejected "
+                     f"{rec['rejected']}, failed {rec['failed']}, lost {rec['lost']}; chains verified: "
+                     f"{'yes' if rec['chains_verified'] else 'NO'}")
     lines.append("")
     lines.append("CPU µs per exchange at the saturation point, per process (robust to other users of the machine):")
     for name, key in (("(a) ", "a_relay"), ("(b) ", "b_tongban"), ("(b')", "b_window")):

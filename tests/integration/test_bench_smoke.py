@@ -45,6 +45,11 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
         b["serial_p50_ms"] / relay["serial_p50_ms"], abs=0.001)
     assert b["open_achieved_per_s"] > 0  # the open-loop point ran and was answered
 
+    rec = doc["b_window"]["reconciliation"]  # nothing the window path accepted was lost
+    assert rec["sent"] > 0 and rec["lost"] == 0 and rec["chains_verified"] is True
+    assert rec["delivered"] + rec["rejected"] + rec["failed"] == rec["sent"]
+    assert "(b') from the ledgers: sent" in run.stdout
+
     scaling = doc["scaling"]
     assert scaling["ratio"] == pytest.approx(
         scaling["thirty_three_nodes_per_s"] / scaling["three_nodes_per_s"], abs=0.001)
