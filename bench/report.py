@@ -151,6 +151,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
     doc["scaling"]["others_busy"] = {"three": sc.get("three_nodes_others_busy"),
                                      "thirty_three": sc["thirty_three_nodes"].get("others_busy")}
     doc["world_generation"] = world
+    if raw.get("paired"):
+        doc["paired"] = raw["paired"]
     world_s = world.get("seconds") if world.get("scale") == 1e-3 else None
     doc["targets"] = {
         "b_throughput_ratio": _check("b_throughput_ratio", doc["b_tongban"]["ratio_vs_relay"]["throughput"]),
@@ -160,6 +162,12 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
         "rss_33_nodes_mb": _check("rss_33_nodes_mb", sc["rss_peak_total_mb"]),
         "world_1e-3_s": _check("world_1e-3_s", world_s),
     }
+    for key, median in (("b_throughput_ratio", "throughput_ratio_median"),
+                        ("b_serial_p50_ratio", "serial_p50_ratio_median")):
+        value = (doc.get("paired") or {}).get(median)
+        if value is not None:
+            check = _check(key, value)
+            doc["targets"][key] |= {"paired_median": check["value"], "paired_pass": check["pass"]}
     doc["raw"] = raw
     return doc
 
@@ -239,10 +247,19 @@ def table(doc: dict[str, Any]) -> str:
     lines.append(f"world generation at scale {w['scale']:g}: " + (
         w["skipped"] if "skipped" in w else f"{w['seconds']} s, {w['persons']:,} persons, "
                                             f"{w.get('cpu_s')} CPU s, others on the machine {w.get('others_busy')} cores"))
+    if pr := doc.get("paired"):
+        lines += ["", f"paired, relay and tongban turn about ({len(pr['rounds'])} round"
+                      f"{'' if len(pr['rounds']) == 1 else 's'}; drift-robust check): "
+                      f"(b) throughput {_fmt(pr['throughput_ratio_median'], '.3f')} x relay "
+                      f"[{', '.join(_fmt(r['throughput_ratio'], '.3f') for r in pr['rounds'])}], "
+                      f"one-at-a-time p50 {_fmt(pr['serial_p50_ratio_median'], '.3f')} x "
+                      f"[{', '.join(_fmt(r['serial_p50_ratio'], '.3f') for r in pr['rounds'])}] (medians)"]
     lines += ["", "targets:"]
-    for t in doc["targets"].values():
+    for key, t in doc["targets"].items():
         verdict = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
         extra = f" ({t['missed_by']})" if t.get("missed_by") else ""
+        if "paired_median" in t:
+            extra += f"; paired median {_fmt(t['paired_median'], '.3f')} ({'PASS' if t['paired_pass'] else 'FAIL'})"
         lines.append(f"  {verdict}  {t['target']:<46} value {_fmt(t['value'])}{extra}")
     return "\n".join(lines)
 

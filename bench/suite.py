@@ -22,12 +22,15 @@ from certs.pki import HUB_CODE, PROVINCE_CODES
 from exchange.cache import ensure_pki, ensure_world
 
 from bench.cluster import Cluster, NodeOptions, copy_world, sample_jobs
+from bench.paired import measure_pairs
 
 __all__ = ["ORIGIN", "TARGET", "Plan", "run_suite"]
 
 #: The 3-node pair: province A (origin, Guangdong) asks province B (answerer, Sichuan).
 ORIGIN, TARGET = "440000", "510000"
 _BENCH_WORLD_SCALE = 1e-5
+#: Rounds of the interleaved relay/tongban pairs (bench/paired.py).
+_PAIRED_ROUNDS, _PAIRED_ROUNDS_QUICK = 3, 1
 #: Threads of the synchronous-server relay diagnostic ("a 4-thread sync server beat aio by about 70 % on echo").
 _SYNC_THREADS = 4
 
@@ -171,6 +174,11 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         lg.quit()
         out["rss_3_nodes_mb"] = c.rss_peak_mb()
     out["window"]["reconciliation"] = _reconcile_window(work / "tongban" / "data", say)
+    out["paired"] = measure_pairs(
+        rounds=_PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS, work=work, pki=pki, world=world,
+        pair=(ORIGIN, TARGET), base_cfg=base_cfg, sizes=sizes,
+        relay_c=out["relay"]["best_concurrency"], tongban_c=out["tongban"]["best_concurrency"],
+        duration_s=plan.duration_s, serial_duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s, say=say)
 
     best_c = out["tongban"]["best_concurrency"]
     out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}

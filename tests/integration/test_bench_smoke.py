@@ -50,6 +50,14 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
     assert rec["delivered"] + rec["rejected"] + rec["failed"] == rec["sent"]
     assert "(b') from the ledgers: sent" in run.stdout
 
+    paired = doc["paired"]  # one interleaved round in quick mode; its ratio is the one beside it
+    (r,) = paired["rounds"]
+    assert r["throughput_ratio"] == pytest.approx(r["tongban_per_s"] / r["relay_per_s"], abs=0.001)
+    assert paired["throughput_ratio_median"] == r["throughput_ratio"]
+    assert doc["targets"]["b_throughput_ratio"]["paired_median"] == r["throughput_ratio"]
+    assert doc["targets"]["b_serial_p50_ratio"]["paired_median"] == r["serial_p50_ratio"]
+    assert "paired, relay and tongban turn about (1 round;" in run.stdout
+
     scaling = doc["scaling"]
     assert scaling["ratio"] == pytest.approx(
         scaling["thirty_three_nodes_per_s"] / scaling["three_nodes_per_s"], abs=0.001)
