@@ -142,6 +142,7 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
                           for k, v in opts.items()}
     sc = raw["scaling"]
     doc["scaling"] = {k: sc[k] for k in ("province_processes", "concurrency", "three_nodes_per_s", "ratio",
+                                         "round_ratios",
                                          "rss_peak_mb", "rss_peak_total_mb", "nodes_ready_s")}
     doc["scaling"]["thirty_three_nodes_per_s"] = sc["thirty_three_nodes"]["throughput_per_s"]
     doc["scaling"]["thirty_three_nodes_cpu_us_per_call"] = sc["thirty_three_nodes"].get("cpu_us_per_call", {})

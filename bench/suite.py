@@ -183,11 +183,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
     best_c = out["tongban"]["best_concurrency"]
     out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}
     out["fastest"] = _fastest(plan, work, pki, world, base_cfg, half, out["options"], say)
-    # The 3-node figure for scaling: of the default-mode measurements at this concurrency
-    # ((b)'s sweep and the re-measure before the options), the less disturbed one.
-    candidates = [out["tongban"]["best"], *list(out["options"].values())[:1]]
-    three = min(candidates, key=lambda r: r.get("others_busy", 0.0))
-    out["scaling"] = _scaling(plan, work, pki, world, best_c, three, say)
+    out["scaling"] = _scaling(plan, work, pki, world, best_c, say)
     if plan.profile_s > 0:
         from bench.profile import profile_tongban
 
@@ -325,29 +321,47 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     return {**r, "setting": label, "node_args": best["node_args"]}
 
 
-def _scaling(plan: Plan, work: Path, pki: Path, world: Path, best_c: int, three_node: dict[str, Any],
-             say: Say) -> dict[str, Any]:
+def _scaling(plan: Plan, work: Path, pki: Path, world: Path, best_c: int, say: Say) -> dict[str, Any]:
+    """Hub + 2 provinces against hub + 32 at the same offered load, both set-ups up side by
+    side and measured turn about (the machine's speed drifts between minutes): the ratio
+    is the median of the rounds' ratios; the figures shown are the median round's."""
     codes = list(PROVINCE_CODES)
     groups = [codes[i::4] for i in range(4)]  # the shipped scenarios' default: 4 province processes
-    say(f"scaling: hub + 32 provinces in {len(groups)} processes, closed loop at c={best_c}, "
-        "every province asking and answering")
+    rounds = _PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS
+    say(f"scaling: hub + 32 provinces in {len(groups)} processes vs hub + 2 provinces, closed loop at c={best_c}, "
+        f"every province asking and answering; turn about, {rounds} round{'' if rounds == 1 else 's'}")
     pairs = [(codes[i], codes[(i + 7) % len(codes)]) for i in range(len(codes))]
     jobs = sample_jobs(world, pairs, 25, seed=2)
-    d = work / "scale-33"
-    with Cluster(d) as c:
-        t = c.start_tongban(pki=pki, data=copy_world(world, d / "data", codes), groups=groups)
-        lg = c.loadgen({"pki": str(pki), "jobs": jobs, "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
-        r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
-        lg.quit()
-        rss = c.rss_peak_mb()
-    ratio = r["throughput_per_s"] / three_node["throughput_per_s"] if three_node["throughput_per_s"] else 0.0
-    say(f"  33 nodes {r['throughput_per_s']}/s vs 3 nodes {three_node['throughput_per_s']}/s: ratio {ratio:.2f}; "
-        f"peak RSS of the 5 node processes {sum(rss.values()):.0f} MiB; all ready in {t:.1f} s")
+    d33, d3 = work / "scale-33", work / "scale-3"
+    out: list[dict[str, Any]] = []
+    with Cluster(d33) as c33, Cluster(d3) as c3:
+        t = c33.start_tongban(pki=pki, data=copy_world(world, d33 / "data", codes), groups=groups)
+        lg33 = c33.loadgen({"pki": str(pki), "jobs": jobs, "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
+        c3.start_tongban(pki=pki, data=copy_world(world, d3 / "data", [ORIGIN, TARGET]), groups=[[ORIGIN], [TARGET]])
+        lg3 = c3.loadgen({"pki": str(pki), "jobs": sample_jobs(world, [(ORIGIN, TARGET)], 400, seed=1),
+                          "origins": [ORIGIN], "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
+        for i in range(rounds):
+            r3 = _strip(lg3.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            r33 = _strip(lg33.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            ratio = round(r33["throughput_per_s"] / r3["throughput_per_s"], 3) if r3["throughput_per_s"] else 0.0
+            out.append({"three": r3, "thirty_three": r33, "ratio": ratio})
+            say(f"  round {i + 1}: 33 nodes {r33['throughput_per_s']}/s vs 3 nodes {r3['throughput_per_s']}/s "
+                f"-> {ratio:.3f}")
+        lg33.quit()
+        lg3.quit()
+        rss = c33.rss_peak_mb()
+    median = sorted(out, key=lambda r: r["ratio"])[len(out) // 2]
+    say(f"  ratio {median['ratio']:.2f} (median of {[r['ratio'] for r in out]}); peak RSS of the 5 node processes "
+        f"{sum(rss.values()):.0f} MiB; all ready in {t:.1f} s")
     return {"province_processes": len(groups), "concurrency": best_c, "nodes_ready_s": round(t, 2),
-            "three_nodes_per_s": three_node["throughput_per_s"], "thirty_three_nodes": r,
-            "three_nodes_cpu_us_per_call": three_node.get("cpu_us_per_call", {}),
-            "three_nodes_others_busy": three_node.get("others_busy"),
-            "ratio": round(ratio, 3), "rss_peak_mb": rss, "rss_peak_total_mb": round(sum(rss.values()), 1)}
+            "three_nodes_per_s": median["three"]["throughput_per_s"], "thirty_three_nodes": median["thirty_three"],
+            "three_nodes_cpu_us_per_call": median["three"].get("cpu_us_per_call", {}),
+            "three_nodes_others_busy": median["three"].get("others_busy"),
+            "ratio": median["ratio"], "round_ratios": [r["ratio"] for r in out],
+            "rounds": [{"three_nodes_per_s": r["three"]["throughput_per_s"],
+                        "thirty_three_nodes_per_s": r["thirty_three"]["throughput_per_s"], "ratio": r["ratio"]}
+                       for r in out],
+            "rss_peak_mb": rss, "rss_peak_total_mb": round(sum(rss.values()), 1)}
 
 
 def time_world_generation(scale: float, say: Say) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
     assert scaling["ratio"] == pytest.approx(
         scaling["thirty_three_nodes_per_s"] / scaling["three_nodes_per_s"], abs=0.001)
     assert scaling["province_processes"] == 4 and scaling["rss_peak_total_mb"] > 0
+    assert scaling["round_ratios"] == [scaling["ratio"]]  # quick: one round of the turn-about pair
 
     targets = doc["targets"]
     assert set(targets) == {"b_throughput_ratio", "c_throughput_ratio", "b_serial_p50_ratio", "scaling_ratio",
