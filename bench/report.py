@@ -65,8 +65,9 @@ def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, 
     """(c): the fastest mode measured in this run. The candidate the option passes crowned
     is measured again like (b); should it then fall below (b)'s saturation, the default
     mode is the fastest this run measured, and (c) is (b), the candidate kept beside it."""
+    default = {**b, "ratio_vs_relay": _ratios(b, base), "setting": "default"}
     if not fastest:
-        return {**b, "ratio_vs_relay": _ratios(b, base), "setting": "default",
+        return {**default,
                 "note": "no candidate setting under 'options' beat the default mode by 5 % in this run (or the run "
                         "measured none: --quick), so (c) is (b)"}
     c = _figures(fastest)
@@ -74,7 +75,7 @@ def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, 
                 "node_args": fastest["node_args"]}
     if c["saturation_per_s"] >= b["saturation_per_s"]:
         return measured
-    return {**b, "ratio_vs_relay": _ratios(b, base), "setting": "default",
+    return {**default,
             "note": f"{fastest['setting']!r} beat the default in the candidate passes, but measured like (b) it "
                     f"reached {c['saturation_per_s']}/s against (b)'s {b['saturation_per_s']}/s: the default is "
                     "the fastest mode this run measured, so (c) is (b)",
@@ -256,7 +257,7 @@ def table(doc: dict[str, Any]) -> str:
                       f"one-at-a-time p50 {_fmt(pr['serial_p50_ratio_median'], '.3f')} x "
                       f"[{', '.join(_fmt(r['serial_p50_ratio'], '.3f') for r in pr['rounds'])}] (medians)"]
     lines += ["", "targets:"]
-    for key, t in doc["targets"].items():
+    for t in doc["targets"].values():
         verdict = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
         extra = f" ({t['missed_by']})" if t.get("missed_by") else ""
         if "paired_median" in t:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from certs.pki import HUB_CODE, PROVINCE_CODES
 from exchange.cache import ensure_pki, ensure_world
+from exchange.reconcile import reconcile
 
 from bench.cluster import Cluster, NodeOptions, copy_world, sample_jobs
 from bench.paired import measure_pairs
@@ -183,7 +184,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
     best_c = out["tongban"]["best_concurrency"]
     out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}
     out["fastest"] = _fastest(plan, work, pki, world, base_cfg, half, out["options"], say)
-    out["scaling"] = _scaling(plan, work, pki, world, best_c, say)
+    out["scaling"] = _scaling(plan, work, pki, world, base_cfg, best_c, say)
     if plan.profile_s > 0:
         from bench.profile import profile_tongban
 
@@ -196,8 +197,6 @@ def _reconcile_window(data: Path, say: Say) -> dict[str, Any]:
     bench client acting as A keeps none, so only window requests are in it), each with its
     terminal row; every ledger's hash chain verified. Under the overloaded open-loop point
     ``lost`` must still be 0: shed requests are answered and ledgered, never dropped."""
-    from exchange.reconcile import reconcile
-
     rec = reconcile(data, [HUB_CODE, ORIGIN, TARGET])
     verified = all(v["verified"] for v in rec.ledgers.values())
     rows = sum(v["rows"] or 0 for v in rec.ledgers.values())
@@ -321,10 +320,12 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     return {**r, "setting": label, "node_args": best["node_args"]}
 
 
-def _scaling(plan: Plan, work: Path, pki: Path, world: Path, best_c: int, say: Say) -> dict[str, Any]:
-    """Hub + 2 provinces against hub + 32 at the same offered load, both set-ups up side by
-    side and measured turn about (the machine's speed drifts between minutes): the ratio
-    is the median of the rounds' ratios; the figures shown are the median round's."""
+def _scaling(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str, Any], best_c: int,
+             say: Say) -> dict[str, Any]:
+    """Hub + 2 provinces (loaded as (b) is, ``base_cfg``) against hub + 32 at the same offered
+    load, both set-ups up side by side and measured turn about (the machine's speed drifts
+    between minutes): the ratio is the median of the rounds' ratios; the figures shown are
+    the median round's."""
     codes = list(PROVINCE_CODES)
     groups = [codes[i::4] for i in range(4)]  # the shipped scenarios' default: 4 province processes
     rounds = _PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS
@@ -338,8 +339,7 @@ def _scaling(plan: Plan, work: Path, pki: Path, world: Path, best_c: int, say: S
         t = c33.start_tongban(pki=pki, data=copy_world(world, d33 / "data", codes), groups=groups)
         lg33 = c33.loadgen({"pki": str(pki), "jobs": jobs, "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
         c3.start_tongban(pki=pki, data=copy_world(world, d3 / "data", [ORIGIN, TARGET]), groups=[[ORIGIN], [TARGET]])
-        lg3 = c3.loadgen({"pki": str(pki), "jobs": sample_jobs(world, [(ORIGIN, TARGET)], 400, seed=1),
-                          "origins": [ORIGIN], "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
+        lg3 = c3.loadgen({**base_cfg, "driver": "exchange"})
         for i in range(rounds):
             r3 = _strip(lg3.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
             r33 = _strip(lg33.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))

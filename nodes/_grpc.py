@@ -202,15 +202,10 @@ async def start_server(
         await mark_serving(health, [name for _, _, name in services])
         return Served(server, port, None)
     host, _, port_text = listen.rpartition(":")
-    backend: tuple[str, int] | str
-    if GATE_OVER_UNIX_SOCKET:
-        backend = f"tongban-{os.getpid()}-{secrets.token_hex(6)}"
-        server, _, health = build_server(creds=None, listen=f"unix-abstract:{backend}", services=services,
-                                         on_undecodable=on_undecodable)
-    else:
-        server, backend_port, health = build_server(creds=None, listen="127.0.0.1:0", services=services,
-                                                    on_undecodable=on_undecodable)
-        backend = ("127.0.0.1", backend_port)
+    unix = f"tongban-{os.getpid()}-{secrets.token_hex(6)}" if GATE_OVER_UNIX_SOCKET else ""
+    server, backend_port, health = build_server(creds=None, listen=f"unix-abstract:{unix}" if unix else "127.0.0.1:0",
+                                                services=services, on_undecodable=on_undecodable)
+    backend: tuple[str, int] | str = unix or ("127.0.0.1", backend_port)
     await server.start()
     front = TlsGate(tls.chain_pem, tls.key_pem, tls.root_pem, backend, on_refused)
     try:
