@@ -230,6 +230,24 @@ def _cpu_ticks(pid: int) -> int:
         return 0
 
 
+def _switches(pid: int) -> int:
+    """Context switches (voluntary + involuntary) of every live thread of ``pid`` so far."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith((b"voluntary_ctxt_switches", b"nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+    return total
+
+
 def _system_busy_ticks() -> int:
     """Busy clock ticks of the whole machine (all CPUs), from /proc/stat."""
     with open("/proc/stat", "rb") as f:
@@ -238,21 +256,26 @@ def _system_busy_ticks() -> int:
 
 
 class _CpuMeter:
-    """CPU seconds each process, and everything else on the machine, spent in the window."""
+    """CPU seconds each process, and everything else on the machine, spent in the window;
+    and how often each process's threads were switched out (each wake-up costs kernel
+    time and cold caches: where messages do not batch, that cost grows per exchange)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = {"loadgen": os.getpid(), **pids}
         self.start: dict[str, int] = {}
         self.used_s: dict[str, float] = {}
+        self.switches: dict[str, int] = {}
         self.others_s = 0.0
 
     async def watch(self, t_measure_ns: int, t_end_ns: int) -> None:
         await asyncio.sleep(max(0.0, (t_measure_ns - time.perf_counter_ns()) / 1e9))
         self.start = {k: _cpu_ticks(p) for k, p in self.pids.items()}
+        switched = {k: _switches(p) for k, p in self.pids.items()}
         system = _system_busy_ticks()
         await asyncio.sleep(max(0.0, (t_end_ns - time.perf_counter_ns()) / 1e9))
         tick = os.sysconf("SC_CLK_TCK")
         self.used_s = {k: (_cpu_ticks(p) - self.start[k]) / tick for k, p in self.pids.items()}
+        self.switches = {k: max(0, _switches(p) - switched[k]) for k, p in self.pids.items()}
         self.others_s = max(0.0, (_system_busy_ticks() - system) / tick - sum(self.used_s.values()))
 
     def per_call_us(self, calls: int, duration_s: float) -> dict[str, Any]:
@@ -260,6 +283,7 @@ class _CpuMeter:
             return {}
         per = {k: round(v * 1e6 / calls) for k, v in self.used_s.items()}
         return {"cpu_us_per_call": per, "cpu_busy": {k: round(v / duration_s, 2) for k, v in self.used_s.items()},
+                "switches_per_call": {k: round(v / calls, 2) for k, v in self.switches.items()},
                 "others_busy": round(self.others_s / duration_s, 2)}
 
 

@@ -33,8 +33,15 @@ def _figures(v: dict[str, Any]) -> dict[str, Any]:
         "serial_p50_ms": v.get("serial", {}).get("latency", {}).get("p50_ms"),
         "cpu_us_per_call_at_saturation": v["best"].get("cpu_us_per_call", {}),
         "cpu_us_per_exchange": sum(v["best"].get("cpu_us_per_call", {}).values()) or None,
+        "switches_per_call_at_saturation": v["best"].get("switches_per_call", {}),
+        "switches_per_exchange": _total(v["best"].get("switches_per_call", {})),
         "others_busy_at_saturation": v["best"].get("others_busy"),
     }
+
+
+def _total(per_process: dict[str, float]) -> float | None:
+    """Sum over the processes (None when the run did not measure them)."""
+    return round(sum(per_process.values()), 2) if per_process else None
 
 
 def _ratio(x: float | None, y: float | None) -> float | None:
@@ -150,6 +157,10 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
     cpu33 = sum(sc["thirty_three_nodes"].get("cpu_us_per_call", {}).values())
     cpu3 = sum(sc.get("three_nodes_cpu_us_per_call", {}).values())
     doc["scaling"]["cpu_implied_ratio"] = _ratio(cpu3, cpu33)
+    # Context switches per exchange: where the load spreads over 32 streams, few
+    # envelopes share a write or a wake-up, so each one pays for them (profile-notes).
+    doc["scaling"]["switches_per_call"] = {"three": sc.get("three_nodes_switches_per_call", {}),
+                                           "thirty_three": sc["thirty_three_nodes"].get("switches_per_call", {})}
     doc["scaling"]["others_busy"] = {"three": sc.get("three_nodes_others_busy"),
                                      "thirty_three": sc["thirty_three_nodes"].get("others_busy")}
     doc["world_generation"] = world
@@ -226,7 +237,9 @@ def table(doc: dict[str, Any]) -> str:
         cpu = doc[key].get("cpu_us_per_call_at_saturation", {})
         if cpu:
             lines.append(f"  {name} " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + f" = {sum(cpu.values())} total"
-                         f"  (others on the machine: {doc[key].get('others_busy_at_saturation')} cores)")
+                         f"  (others on the machine: {doc[key].get('others_busy_at_saturation')} cores)"
+                         + (f"; {doc[key]['switches_per_exchange']:g} context switches"
+                            if doc[key].get("switches_per_exchange") is not None else ""))
     for key, d in doc.get("relay_diagnostics", {}).items():
         lines.append(f"  {d['label']}: " + ", ".join(f"{k} {v}" for k, v in d["cpu_us_per_call"].items())
                      + f" = {d['cpu_us_per_exchange']} total")
@@ -245,6 +258,11 @@ def table(doc: dict[str, Any]) -> str:
                   f"at c={sc['concurrency']} -> {sc['ratio']:.2f} (by CPU per exchange: "
                   f"{_fmt(sc['cpu_implied_ratio'], '.2f')}; others {sc['others_busy']}); 33-node peak RSS "
                   f"{sc['rss_peak_total_mb']:.0f} MiB (hub + {sc['province_processes']} province processes)"]
+    sw = sc.get("switches_per_call", {})
+    if sw.get("three") and sw.get("thirty_three"):
+        lines.append(f"  context switches per exchange: 3 nodes {_total(sw['three']):g} "
+                     f"({', '.join(f'{k} {v:g}' for k, v in sw['three'].items())}), 33 nodes "
+                     f"{_total(sw['thirty_three']):g} ({', '.join(f'{k} {v:g}' for k, v in sw['thirty_three'].items())})")
     w = doc["world_generation"]
     lines.append(f"world generation at scale {w['scale']:g}: " + (
         w["skipped"] if "skipped" in w else f"{w['seconds']} s, {w['persons']:,} persons, "

@@ -63,6 +63,14 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
         scaling["thirty_three_nodes_per_s"] / scaling["three_nodes_per_s"], abs=0.001)
     assert scaling["province_processes"] == 4 and scaling["rss_peak_total_mb"] > 0
     assert scaling["round_ratios"] == [scaling["ratio"]]  # quick: one round of the turn-about pair
+    # context switches of every process of both set-ups, counted in the measured window
+    switches = scaling["switches_per_call"]
+    assert set(switches["thirty_three"]) == {"loadgen", "hub", "provinces-0", "provinces-1", "provinces-2",
+                                             "provinces-3"}
+    assert set(switches["three"]) == {"loadgen", "hub", "provinces-0", "provinces-1"}
+    assert switches["thirty_three"]["hub"] > 0 and switches["three"]["hub"] > 0
+    assert b["switches_per_exchange"] == round(sum(b["switches_per_call_at_saturation"].values()), 2)
+    assert "context switches per exchange: 3 nodes" in run.stdout
 
     targets = doc["targets"]
     assert set(targets) == {"b_throughput_ratio", "c_throughput_ratio", "b_serial_p50_ratio", "scaling_ratio",
