@@ -33,10 +33,31 @@ def _figures(v: dict[str, Any]) -> dict[str, Any]:
         "serial_p50_ms": v.get("serial", {}).get("latency", {}).get("p50_ms"),
         "cpu_us_per_call_at_saturation": v["best"].get("cpu_us_per_call", {}),
         "cpu_us_per_exchange": sum(v["best"].get("cpu_us_per_call", {}).values()) or None,
+        "cpu_us_per_exchange_by_load": _by_load(v),
         "switches_per_call_at_saturation": v["best"].get("switches_per_call", {}),
         "switches_per_exchange": _total(v["best"].get("switches_per_call", {})),
         "others_busy_at_saturation": v["best"].get("others_busy"),
     }
+
+
+#: The measured points of a variant, from the busiest to one request at a time.
+_LOADS = (("saturation", "best"), ("open_half_baseline", "open_at_half_baseline"),
+          ("open_half_own", "open_at_half_own"), ("serial", "serial"))
+
+
+_LOAD_LABELS = {"saturation": "at saturation", "open_half_baseline": "open loop at half the relay's saturation",
+                "open_half_own": "at half its own", "serial": "one at a time"}
+
+
+def _by_load(v: dict[str, Any]) -> dict[str, Any]:
+    """CPU µs per exchange (all processes) at each measured load: tongban's streams share
+    writes and wake-ups only when many envelopes are in flight, so this grows as load falls."""
+    out = {}
+    for name, key in _LOADS:
+        cpu = v.get(key, {}).get("cpu_us_per_call", {})
+        if cpu:
+            out[name] = sum(cpu.values())
+    return out
 
 
 def _total(per_process: dict[str, float]) -> float | None:
@@ -243,6 +264,9 @@ def table(doc: dict[str, Any]) -> str:
     for key, d in doc.get("relay_diagnostics", {}).items():
         lines.append(f"  {d['label']}: " + ", ".join(f"{k} {v}" for k, v in d["cpu_us_per_call"].items())
                      + f" = {d['cpu_us_per_exchange']} total")
+    for name, key in (("(a) ", "a_relay"), ("(b) ", "b_tongban")):
+        if by := doc[key].get("cpu_us_per_exchange_by_load"):
+            lines.append(f"  {name} by load: " + ", ".join(f"{_LOAD_LABELS[k]} {v}" for k, v in by.items()))
     r = doc["b_tongban"]["ratio_vs_relay"].get("cpu_implied_throughput")
     lines.append(f"  (b)'s throughput ratio implied by CPU per exchange: {_fmt(r, '.2f')}")
     if doc.get("options"):

@@ -70,6 +70,10 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
     assert set(switches["three"]) == {"loadgen", "hub", "provinces-0", "provinces-1"}
     assert switches["thirty_three"]["hub"] > 0 and switches["three"]["hub"] > 0
     assert b["switches_per_exchange"] == round(sum(b["switches_per_call_at_saturation"].values()), 2)
+    by_load = b["cpu_us_per_exchange_by_load"]  # every measured point of (b), the busiest first
+    assert list(by_load) == ["saturation", "open_half_baseline", "open_half_own", "serial"]
+    assert by_load["saturation"] == b["cpu_us_per_exchange"]
+    assert "(b)  by load: at saturation" in run.stdout
     assert "context switches per exchange: 3 nodes" in run.stdout
 
     targets = doc["targets"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import _fastest
+from bench.report import _by_load, _fastest
 
 
 def variant(saturation: float, serial_p50_ms: float = 2.0) -> dict[str, Any]:
@@ -45,3 +45,10 @@ def test_no_candidate_means_c_is_b() -> None:
     c = _fastest(None, B, BASE)
     assert (c["setting"], c["saturation_per_s"]) == ("default", 1440.0)
     assert c["note"].startswith("no candidate setting under 'options' beat the default mode by 5 %")
+
+
+def test_cpu_per_exchange_by_load_sums_the_processes_of_each_measured_point() -> None:
+    v = {**variant(1440.0), "serial": {"latency": {"p50_ms": 2.5},
+                                       "cpu_us_per_call": {"loadgen": 900, "hub": 1700, "provinces-1": 1250}}}
+    v["open_at_half_baseline"]["cpu_us_per_call"] = {"loadgen": 500, "hub": 900, "provinces-1": 680}
+    assert _by_load(v) == {"saturation": 700, "open_half_baseline": 2080, "serial": 3850}  # no half-own point
