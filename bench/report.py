@@ -43,8 +43,6 @@ def _figures(v: dict[str, Any]) -> dict[str, Any]:
 #: The measured points of a variant, from the busiest to one request at a time.
 _LOADS = (("saturation", "best"), ("open_half_baseline", "open_at_half_baseline"),
           ("open_half_own", "open_at_half_own"), ("serial", "serial"))
-
-
 _LOAD_LABELS = {"saturation": "at saturation", "open_half_baseline": "open loop at half the relay's saturation",
                 "open_half_own": "at half its own", "serial": "one at a time"}
 
