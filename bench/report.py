@@ -23,6 +23,7 @@ TARGETS = {
 def _figures(v: dict[str, Any]) -> dict[str, Any]:
     """The four headline figures of one variant."""
     open_ = v.get("open_at_half_baseline", {}).get("latency", {})
+    by_load = _by_load(v)
     return {
         "saturation_per_s": v["saturation_per_s"],
         "best_concurrency": v["best_concurrency"],
@@ -32,8 +33,8 @@ def _figures(v: dict[str, Any]) -> dict[str, Any]:
         "open_errors": v.get("open_at_half_baseline", {}).get("errors"),
         "serial_p50_ms": v.get("serial", {}).get("latency", {}).get("p50_ms"),
         "cpu_us_per_call_at_saturation": v["best"].get("cpu_us_per_call", {}),
-        "cpu_us_per_exchange": sum(v["best"].get("cpu_us_per_call", {}).values()) or None,
-        "cpu_us_per_exchange_by_load": _by_load(v),
+        "cpu_us_per_exchange": by_load.get("saturation"),
+        "cpu_us_per_exchange_by_load": by_load,
         "switches_per_call_at_saturation": v["best"].get("switches_per_call", {}),
         "switches_per_exchange": _total(v["best"].get("switches_per_call", {})),
         "others_busy_at_saturation": v["best"].get("others_busy"),
@@ -61,6 +62,11 @@ def _by_load(v: dict[str, Any]) -> dict[str, Any]:
 def _total(per_process: dict[str, float]) -> float | None:
     """Sum over the processes (None when the run did not measure them)."""
     return round(sum(per_process.values()), 2) if per_process else None
+
+
+def _listing(per_process: dict[str, Any], spec: str = "") -> str:
+    """``loadgen 244, hub 543, …``: one figure per process, formatted with ``spec``."""
+    return ", ".join(f"{k} {v:{spec}}" for k, v in per_process.items())
 
 
 def _ratio(x: float | None, y: float | None) -> float | None:
@@ -255,13 +261,12 @@ def table(doc: dict[str, Any]) -> str:
     for name, key in (("(a) ", "a_relay"), ("(b) ", "b_tongban"), ("(b')", "b_window")):
         cpu = doc[key].get("cpu_us_per_call_at_saturation", {})
         if cpu:
-            lines.append(f"  {name} " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + f" = {sum(cpu.values())} total"
+            lines.append(f"  {name} {_listing(cpu)} = {sum(cpu.values())} total"
                          f"  (others on the machine: {doc[key].get('others_busy_at_saturation')} cores)"
                          + (f"; {doc[key]['switches_per_exchange']:g} context switches"
                             if doc[key].get("switches_per_exchange") is not None else ""))
     for key, d in doc.get("relay_diagnostics", {}).items():
-        lines.append(f"  {d['label']}: " + ", ".join(f"{k} {v}" for k, v in d["cpu_us_per_call"].items())
-                     + f" = {d['cpu_us_per_exchange']} total")
+        lines.append(f"  {d['label']}: {_listing(d['cpu_us_per_call'])} = {d['cpu_us_per_exchange']} total")
     for name, key in (("(a) ", "a_relay"), ("(b) ", "b_tongban")):
         if by := doc[key].get("cpu_us_per_exchange_by_load"):
             lines.append(f"  {name} by load: " + ", ".join(f"{_LOAD_LABELS[k]} {v}" for k, v in by.items()))
@@ -282,9 +287,8 @@ def table(doc: dict[str, Any]) -> str:
                   f"{sc['rss_peak_total_mb']:.0f} MiB (hub + {sc['province_processes']} province processes)"]
     sw = sc.get("switches_per_call", {})
     if sw.get("three") and sw.get("thirty_three"):
-        lines.append(f"  context switches per exchange: 3 nodes {_total(sw['three']):g} "
-                     f"({', '.join(f'{k} {v:g}' for k, v in sw['three'].items())}), 33 nodes "
-                     f"{_total(sw['thirty_three']):g} ({', '.join(f'{k} {v:g}' for k, v in sw['thirty_three'].items())})")
+        lines.append(f"  context switches per exchange: 3 nodes {_total(sw['three']):g} ({_listing(sw['three'], 'g')}), "
+                     f"33 nodes {_total(sw['thirty_three']):g} ({_listing(sw['thirty_three'], 'g')})")
     w = doc["world_generation"]
     lines.append(f"world generation at scale {w['scale']:g}: " + (
         w["skipped"] if "skipped" in w else f"{w['seconds']} s, {w['persons']:,} persons, "
