@@ -152,6 +152,7 @@ class ExchangeDriver:
         self.trust = TrustStore(root)
         self.directory: Any = None
         self.last = (0, 0)
+        self.last_mark: list[Any] = []  # bench/timeline.py: [trace id, origin, start, sealed, answered, checked]
 
     async def fetch_directory(self) -> None:
         stub = next(iter(self.stubs.values()))
@@ -160,13 +161,15 @@ class ExchangeDriver:
 
     async def call(self, timeout_s: float) -> None:
         origin, _target, holder, cert_type = next(self.jobs)
-        header = make_header(sender=origin, receiver="", now_ns=time.time_ns(), lifetime_ms=30_000,
+        t_start = time.time_ns()
+        header = make_header(sender=origin, receiver="", now_ns=t_start, lifetime_ms=30_000,
                              purpose="跨省通办 电子证照调用 (bench)", holder_id=holder, cert_type=cert_type,
                              audit=header_pb2.AuditContext(organisation=f"{origin} 政务服务中心", operator="窗口",
                                                            item_name="跨省通办 电子证照调用"))
         env = seal(payloads.ECERT_REQUEST, ecert_pb2.EcertFetchRequest(header=header).SerializeToString(),
                    self.signers[origin])
         request = services_pb2.ExchangeRequest(envelope=env.to_pb())
+        t_sealed = time.time_ns()
         answer = await self.muxes[origin].send(request.envelope, timeout_s, stream=self.transport == "stream")
         reply = services_pb2.ExchangeResponse(envelope=answer)
         now = time.time_ns()
@@ -176,6 +179,7 @@ class ExchangeDriver:
         receiver = opened.header.sender
         check_binding(opened, request=env, requester=origin, responder=receiver)
         check_answer(opened, request_subject=header.subject, directory=self.directory, trust=self.trust, now_ns=now)
+        self.last_mark = [header.trace_id, origin, t_start, t_sealed, now, time.time_ns()]
         self.last = (request.ByteSize(), reply.ByteSize())
 
     def sizes(self) -> tuple[int, int]:
@@ -312,9 +316,12 @@ class _Run:
 
 
 async def closed(driver: Driver, *, concurrency: int, duration_s: float, warmup_s: float,
-                 timeout_s: float, pids: dict[str, int] | None = None) -> dict[str, Any]:
-    """``concurrency`` callers, each sending its next request as soon as the last returns."""
+                 timeout_s: float, pids: dict[str, int] | None = None, marks: bool = False) -> dict[str, Any]:
+    """``concurrency`` callers, each sending its next request as soon as the last returns.
+    With ``marks``, the result carries each measured call's ``last_mark`` (drivers that
+    note one: ExchangeDriver) for bench/timeline.py."""
     run = _Run()
+    noted: list[Any] = []
     t_measure = time.perf_counter_ns() + int(warmup_s * 1e9)
     t_end = t_measure + int(duration_s * 1e9)
     cpu = _CpuMeter(pids or {})
@@ -332,13 +339,16 @@ async def closed(driver: Driver, *, concurrency: int, duration_s: float, warmup_
                 if failed is None:
                     run.ok += 1
                     run.hist.record_value(max(1, (t1 - t0) // 1000))
+                    if marks and getattr(driver, "last_mark", None):
+                        noted.append(driver.last_mark)  # set by this call: no await since it returned
                 else:
                     run.fail(failed)
 
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     await meter
     return run.result("closed", concurrency=concurrency, duration_s=duration_s,
-                      throughput_per_s=round(run.ok / duration_s, 1), **cpu.per_call_us(run.ok, duration_s))
+                      throughput_per_s=round(run.ok / duration_s, 1), **cpu.per_call_us(run.ok, duration_s),
+                      **({"marks": noted} if marks else {}))
 
 
 async def open_loop(driver: Driver, *, rate_per_s: float, duration_s: float, warmup_s: float,

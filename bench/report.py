@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.timeline import format_timeline
+
 __all__ = ["TARGETS", "summarise", "table", "write"]
 
 RSS_LIMIT_MB = 1024.0  # "1 GB" read as 1 GiB
@@ -158,6 +160,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
             "serial_p50_ms": v["serial"]["latency"]["p50_ms"],
             "serial_p50_ratio_vs_relay": _ratio(v["serial"]["latency"]["p50_ms"], base["serial_p50_ms"])}
         for k, v in diag.items()}
+    if "serial_timeline" in raw["tongban"]:
+        doc["b_tongban"]["serial_timeline"] = raw["tongban"]["serial_timeline"]
     own = raw["tongban"].get("open_at_half_own")
     if own:
         doc["b_tongban"]["open_at_half_own_saturation"] = {
@@ -272,6 +276,8 @@ def table(doc: dict[str, Any]) -> str:
             lines.append(f"  {name} by load: " + ", ".join(f"{_LOAD_LABELS[k]} {v}" for k, v in by.items()))
     r = doc["b_tongban"]["ratio_vs_relay"].get("cpu_implied_throughput")
     lines.append(f"  (b)'s throughput ratio implied by CPU per exchange: {_fmt(r, '.2f')}")
+    if timeline := doc["b_tongban"].get("serial_timeline"):
+        lines += ["", *format_timeline(timeline, "(b)")]
     if doc.get("options"):
         lines += ["", f"(c) candidate settings, closed loop at c={doc['b_tongban']['best_concurrency']} "
                       "(vs = against the default mode measured alongside):"]

@@ -24,6 +24,7 @@ from exchange.reconcile import reconcile
 
 from bench.cluster import Cluster, NodeOptions, copy_world, sample_jobs
 from bench.paired import measure_pairs
+from bench.timeline import format_timeline, signature_costs, timeline_from_ledgers
 
 __all__ = ["ORIGIN", "TARGET", "Plan", "run_suite"]
 
@@ -96,7 +97,8 @@ def _sweep(lg: Any, plan: Plan, say: Say, label: str) -> dict[str, Any]:
             "best_concurrency": best["concurrency"]}
 
 
-def _latency_block(lg: Any, plan: Plan, say: Say, label: str, rate: float, own_rate: float | None) -> dict[str, Any]:
+def _latency_block(lg: Any, plan: Plan, say: Say, label: str, rate: float, own_rate: float | None,
+                   marks: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     r = _point(lg, "open", rate_per_s=round(rate, 1), duration_s=plan.open_duration_s, warmup_s=plan.warmup_s,
                seed=7, patience_s=90)
@@ -109,7 +111,8 @@ def _latency_block(lg: Any, plan: Plan, say: Say, label: str, rate: float, own_r
         out["open_at_half_own"] = r
         say(f"  {label}: open loop at half its own saturation {own_rate:.0f}/s -> p50 {r['latency']['p50_ms']} ms, "
             f"p99 {r['latency']['p99_ms']} ms")
-    r = _point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
+    r = _point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s,
+               **({"marks": True} if marks else {}))
     out["serial"] = r
     say(f"  {label}: one at a time p50 {r['latency']['p50_ms']} ms")
     return out
@@ -120,7 +123,7 @@ def _measure(lg: Any, plan: Plan, say: Say, label: str, half_baseline: float | N
     sweep = _sweep(lg, plan, say, label)
     rate = half_baseline if half_baseline is not None else sweep["saturation_per_s"] / 2
     lat = _latency_block(lg, plan, say, label, rate,
-                         sweep["saturation_per_s"] / 2 if own and half_baseline is not None else None)
+                         sweep["saturation_per_s"] / 2 if own and half_baseline is not None else None, marks=own)
     return {**sweep, **lat}
 
 
@@ -175,6 +178,12 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         lg.quit()
         out["rss_3_nodes_mb"] = c.rss_peak_mb()
     out["window"]["reconciliation"] = _reconcile_window(work / "tongban" / "data", say)
+    # The nodes have stopped, their ledgers are flushed: (b)'s one-at-a-time calls, hop by hop.
+    out["tongban"]["serial_timeline"] = timeline_from_ledgers(
+        out["tongban"]["serial"].pop("marks", []), work / "tongban" / "data", hub=HUB_CODE, b=TARGET)
+    out["tongban"]["serial_timeline"]["signature_costs"] = signature_costs()
+    for line in format_timeline(out["tongban"]["serial_timeline"], "(b)"):
+        say("  " + line)
     out["paired"] = measure_pairs(
         rounds=_PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS, work=work, pki=pki, world=world,
         pair=(ORIGIN, TARGET), base_cfg=base_cfg, sizes=sizes,

@@ -75,6 +75,13 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
     assert by_load["saturation"] == b["cpu_us_per_exchange"]
     assert "(b)  by load: at saturation" in run.stdout
     assert "context switches per exchange: 3 nodes" in run.stdout
+    timeline = b["serial_timeline"]  # (b) one at a time, hop by hop, from the marks and the ledger rows
+    assert 0 < timeline["exchanges"] <= timeline["of"]
+    assert list(timeline["segments_us"]) == ["a_seal", "a_to_hub", "hub_admit", "hub_to_b", "b_answer", "b_to_hub",
+                                             "hub_record", "hub_to_a", "a_check"]
+    assert timeline["sum_of_medians_us"] == sum(timeline["segments_us"].values())
+    assert timeline["signature_costs"]["per_exchange"] == {"signatures": 2, "verifications": 4}
+    assert "(b) one at a time, where an exchange's time goes" in run.stdout
 
     targets = doc["targets"]
     assert set(targets) == {"b_throughput_ratio", "c_throughput_ratio", "b_serial_p50_ratio", "scaling_ratio",
