@@ -119,11 +119,11 @@ def _latency_block(lg: Any, plan: Plan, say: Say, label: str, rate: float, own_r
 
 
 def _measure(lg: Any, plan: Plan, say: Say, label: str, half_baseline: float | None,
-             own: bool = False) -> dict[str, Any]:
+             own: bool = False, marks: bool = False) -> dict[str, Any]:
     sweep = _sweep(lg, plan, say, label)
     rate = half_baseline if half_baseline is not None else sweep["saturation_per_s"] / 2
     lat = _latency_block(lg, plan, say, label, rate,
-                         sweep["saturation_per_s"] / 2 if own and half_baseline is not None else None, marks=own)
+                         sweep["saturation_per_s"] / 2 if own and half_baseline is not None else None, marks)
     return {**sweep, **lat}
 
 
@@ -164,7 +164,8 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         t = c.start_tongban(pki=pki, data=copy_world(world, work / "tongban" / "data", [ORIGIN, TARGET]),
                             groups=pair_groups)
         lg = c.loadgen({**base_cfg, "driver": "exchange"})
-        out["tongban"] = {**_measure(lg, plan, say, "tongban", half, own=True), "nodes_ready_s": round(t, 2)}
+        out["tongban"] = {**_measure(lg, plan, say, "tongban", half, own=True, marks=True),
+                          "nodes_ready_s": round(t, 2)}
         lg.quit()
         say("(b') window-originated: WindowService.Submit at A -> A -> hub -> B (extra information)")
         lg = c.loadgen({**base_cfg, "driver": "window"})

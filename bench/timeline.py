@@ -110,7 +110,9 @@ def signature_costs(n: int = 400) -> dict[str, Any]:
 def format_timeline(t: dict[str, Any], label: str) -> list[str]:
     """Lines for the table; nothing when no exchange was complete."""
     if not t.get("exchanges"):
-        return [f"{label} one at a time: no exchange with every ledger row found ({t.get('of', 0)} marked)"] if t else []
+        if not t:
+            return []
+        return [f"{label} one at a time: no exchange with every ledger row found ({t.get('of', 0)} marked)"]
     lines = [f"{label} one at a time, where an exchange's time goes: median µs of {t['exchanges']} exchanges "
              f"(load generator's clock and the nodes' ledger rows)"]
     lines += [f"  {t['segments_us'][key]:>6,}  {what}" for key, what in SEGMENTS]

@@ -15,7 +15,10 @@ def row(trace: str, direction: str, sender: str, at_us: int) -> LedgerEntry:
                        size_bytes=0, expires_at_ns=0, outcome="ok", reason="", trace_id=trace, request_digest="")
 
 
-def exchange(trace: str, start_us: int, hops_us: list[int]) -> tuple[list[object], list[LedgerEntry], list[LedgerEntry]]:
+Rows = list[LedgerEntry]
+
+
+def exchange(trace: str, start_us: int, hops_us: list[int]) -> tuple[list[object], Rows, Rows]:
     """A mark and the hub's and B's rows of one exchange whose nine segments last ``hops_us``."""
     t = [start_us]
     for h in hops_us:
@@ -60,7 +63,8 @@ def test_the_table_lines_name_every_hop_and_the_sum() -> None:
                                                             "per_exchange": {"signatures": 2, "verifications": 4}}}
     lines = format_timeline(t, "(b)")
     assert lines[0].startswith("(b) one at a time, where an exchange's time goes: median µs of 1 exchanges")
-    assert lines[2] == "     400  A -> hub: stream write, hub's TLS gate, gRPC; hub opens the request (signature, checks)"
+    assert lines[2] == ("     400  A -> hub: stream write, hub's TLS gate, gRPC; "
+                        "hub opens the request (signature, checks)")
     assert lines[-2] == "   2,270  sum of the medians (median of the whole: 2,270)"
     assert lines[-1] == ("  for scale, in a hot loop here: a P-256 signature 22.0 µs, a verification 62.5 µs; "
                          "an exchange makes 2 and 4 of them one after another")
