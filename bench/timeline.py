@@ -8,8 +8,9 @@ request or answer, when it forwards it, when it has signed its own). All of them
 ``time.time_ns()`` on one machine, so the rows of one trace id, laid side by side,
 split the exchange into hops without any extra probe in the nodes.
 
-Each segment is the median over the exchanges whose every row was found; the sum of
-the medians is printed beside the median of the whole, which it need not equal.
+Each segment is the median over the exchanges whose every row was found once and whose
+instants run in order (a clock stepped back mid-exchange drops it); the sum of the
+medians is printed beside the median of the whole, which it need not equal.
 """
 
 from __future__ import annotations
@@ -109,10 +110,10 @@ def signature_costs(n: int = 400) -> dict[str, Any]:
 
 def format_timeline(t: dict[str, Any], label: str) -> list[str]:
     """Lines for the table; nothing when no exchange was complete."""
-    if not t.get("exchanges"):
-        if not t:
-            return []
-        return [f"{label} one at a time: no exchange with every ledger row found ({t.get('of', 0)} marked)"]
+    if not t:
+        return []
+    if not t["exchanges"]:
+        return [f"{label} one at a time: no exchange with every ledger row found ({t['of']} marked)"]
     lines = [f"{label} one at a time, where an exchange's time goes: median µs of {t['exchanges']} exchanges "
              f"(load generator's clock and the nodes' ledger rows)"]
     lines += [f"  {t['segments_us'][key]:>6,}  {what}" for key, what in SEGMENTS]
