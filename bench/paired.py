@@ -7,57 +7,121 @@ the load generator of each runs in turn: relay at its best concurrency, tongban 
 best, relay one at a time, tongban one at a time, repeated. Each round gives one
 throughput ratio and one one-at-a-time p50 ratio from points seconds apart; the median
 over the rounds is the drift-robust check beside the issue's sweep-based targets.
+
+When the candidate passes crowned a setting for (c), it is a third set-up in the same
+rounds (after tongban, at tongban's concurrency, then one at a time after tongban's):
+its ratio to the relay and to the default mode come from points seconds apart too, and
+the median of the latter decides whether it is (c) (bench/report.py).
 """
 
 from __future__ import annotations
 
 import statistics
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.cluster import Cluster, copy_world
+from bench.cluster import Cluster, NodeOptions, copy_world
 
-__all__ = ["measure_pairs"]
+__all__ = ["Candidate", "measure_pairs", "summarise_rounds"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The (c) candidate to measure beside the default: its label, node options and whether
+    both provinces share one process."""
+
+    label: str
+    options: NodeOptions
+    one_process: bool
+
+
+def _ratio(x: float | None, y: float | None) -> float | None:
+    return round(x / y, 3) if x is not None and y else None
+
+
+def _round(ra: dict[str, Any], rb: dict[str, Any], sa: dict[str, Any], sb: dict[str, Any],
+           rc: dict[str, Any] | None = None, sc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One round's figures and ratios from its points (relay, tongban, candidate)."""
+    points = {"relay": ra, "tongban": rb, "relay_serial": sa, "tongban_serial": sb}
+    r: dict[str, Any] = {"relay_per_s": ra["throughput_per_s"], "tongban_per_s": rb["throughput_per_s"],
+                         "relay_serial_p50_ms": sa["latency"]["p50_ms"],
+                         "tongban_serial_p50_ms": sb["latency"]["p50_ms"]}
+    r["throughput_ratio"] = _ratio(r["tongban_per_s"], r["relay_per_s"])
+    r["serial_p50_ratio"] = _ratio(r["tongban_serial_p50_ms"], r["relay_serial_p50_ms"])
+    if rc is not None and sc is not None:
+        points |= {"candidate": rc, "candidate_serial": sc}
+        r |= {"candidate_per_s": rc["throughput_per_s"], "candidate_serial_p50_ms": sc["latency"]["p50_ms"]}
+        r["candidate_throughput_ratio"] = _ratio(r["candidate_per_s"], r["relay_per_s"])
+        r["candidate_serial_p50_ratio"] = _ratio(r["candidate_serial_p50_ms"], r["relay_serial_p50_ms"])
+        r["candidate_vs_default"] = _ratio(r["candidate_per_s"], r["tongban_per_s"])
+    r["errors"] = {k: dict(v["errors"]) for k, v in points.items() if v["errors"]}
+    return r
+
+
+#: The medians kept over the rounds: (b) against the relay, and the candidate's when measured.
+_MEDIANS = {"throughput_ratio_median": "throughput_ratio", "serial_p50_ratio_median": "serial_p50_ratio",
+            "candidate_throughput_ratio_median": "candidate_throughput_ratio",
+            "candidate_serial_p50_ratio_median": "candidate_serial_p50_ratio",
+            "candidate_vs_default_median": "candidate_vs_default"}
+
+
+def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The median of each ratio over the rounds that have it (None where none has)."""
+    out: dict[str, float | None] = {}
+    for name, key in _MEDIANS.items():
+        values = [r[key] for r in rounds if r.get(key) is not None]
+        if values or not key.startswith("candidate"):
+            out[name] = round(statistics.median(values), 3) if values else None
+    return out
 
 
 def measure_pairs(*, rounds: int, work: Path, pki: Path, world: Path, pair: tuple[str, str],
                   base_cfg: dict[str, Any], sizes: dict[str, Any], relay_c: int, tongban_c: int,
                   duration_s: float, serial_duration_s: float, warmup_s: float,
-                  say: Callable[[str], None]) -> dict[str, Any]:
+                  say: Callable[[str], None], candidate: Candidate | None = None) -> dict[str, Any]:
     origin, target = pair
-    say(f"paired: relay (c={relay_c}) and tongban (c={tongban_c}) turn about, then both one at a time; "
-        f"{rounds} round{'' if rounds == 1 else 's'}")
+    say(f"paired: relay (c={relay_c}) and tongban (c={tongban_c})"
+        + (f" and the (c) candidate {candidate.label!r} (c={tongban_c})" if candidate else "")
+        + f" turn about, then each one at a time; {rounds} round{'' if rounds == 1 else 's'}")
     out: list[dict[str, Any]] = []
-    with Cluster(work / "paired-relay") as a, Cluster(work / "paired-tongban") as b:
+    with ExitStack() as stack:
+        a = stack.enter_context(Cluster(work / "paired-relay"))
+        b = stack.enter_context(Cluster(work / "paired-tongban"))
         a.start_relay(pki=pki, backend_code=target, response_bytes=sizes["response_bytes"])
         b.start_tongban(pki=pki, data=copy_world(world, work / "paired-tongban" / "data", [origin, target]),
                         groups=[[origin], [target]])
         la = a.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
         lb = b.loadgen({**base_cfg, "driver": "exchange"})
+        lc = None
+        if candidate is not None:
+            c = stack.enter_context(Cluster(work / "paired-candidate"))
+            c.start_tongban(pki=pki, data=copy_world(world, work / "paired-candidate" / "data", [origin, target]),
+                            groups=[[origin, target]] if candidate.one_process else [[origin], [target]],
+                            options=candidate.options)
+            lc = c.loadgen({**base_cfg, "driver": "exchange", **candidate.options.client_config()})
+
+        def closed(lg: Any, concurrency: int, seconds: float) -> dict[str, Any]:
+            return lg.run("closed", concurrency=concurrency, duration_s=seconds, warmup_s=warmup_s)
+
         for i in range(rounds):
-            ra = la.run("closed", concurrency=relay_c, duration_s=duration_s, warmup_s=warmup_s)
-            rb = lb.run("closed", concurrency=tongban_c, duration_s=duration_s, warmup_s=warmup_s)
-            sa = la.run("closed", concurrency=1, duration_s=serial_duration_s, warmup_s=warmup_s)
-            sb = lb.run("closed", concurrency=1, duration_s=serial_duration_s, warmup_s=warmup_s)
-            r = {"relay_per_s": ra["throughput_per_s"], "tongban_per_s": rb["throughput_per_s"],
-                 "relay_serial_p50_ms": sa["latency"]["p50_ms"], "tongban_serial_p50_ms": sb["latency"]["p50_ms"],
-                 "errors": {k: dict(v["errors"]) for k, v in (("relay", ra), ("tongban", rb),
-                                                              ("relay_serial", sa), ("tongban_serial", sb))
-                            if v["errors"]}}
-            r["throughput_ratio"] = round(r["tongban_per_s"] / r["relay_per_s"], 3) if r["relay_per_s"] else None
-            r["serial_p50_ratio"] = (round(r["tongban_serial_p50_ms"] / r["relay_serial_p50_ms"], 3)
-                                     if r["relay_serial_p50_ms"] else None)
+            ra, rb = closed(la, relay_c, duration_s), closed(lb, tongban_c, duration_s)
+            rc = closed(lc, tongban_c, duration_s) if lc else None
+            sa, sb = closed(la, 1, serial_duration_s), closed(lb, 1, serial_duration_s)
+            sc = closed(lc, 1, serial_duration_s) if lc else None
+            r = _round(ra, rb, sa, sb, rc, sc)
             out.append(r)
             say(f"  round {i + 1}: relay {r['relay_per_s']}/s, tongban {r['tongban_per_s']}/s -> "
-                f"{r['throughput_ratio']}; one at a time {r['relay_serial_p50_ms']} vs "
-                f"{r['tongban_serial_p50_ms']} ms -> {r['serial_p50_ratio']}")
-        la.quit()
-        lb.quit()
-
-    def median(key: str) -> float | None:
-        values = [r[key] for r in out if r[key] is not None]
-        return round(statistics.median(values), 3) if values else None
+                f"{r['throughput_ratio']}"
+                + (f", candidate {r['candidate_per_s']}/s -> {r['candidate_throughput_ratio']} "
+                   f"({r['candidate_vs_default']} x tongban)" if lc else "")
+                + f"; one at a time {r['relay_serial_p50_ms']} vs {r['tongban_serial_p50_ms']} ms -> "
+                f"{r['serial_p50_ratio']}"
+                + (f", candidate {r['candidate_serial_p50_ms']} ms" if lc else ""))
+        for lg in (la, lb, lc):
+            if lg is not None:
+                lg.quit()
 
     return {"rounds": out, "relay_concurrency": relay_c, "tongban_concurrency": tongban_c,
-            "throughput_ratio_median": median("throughput_ratio"),
-            "serial_p50_ratio_median": median("serial_p50_ratio")}
+            **({"candidate": candidate.label} if candidate else {}), **summarise_rounds(out)}

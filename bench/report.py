@@ -95,10 +95,14 @@ def _check(key: str, value: float | None) -> dict[str, Any]:
     return {"target": what, "limit": limit, "value": round(value, 3), "pass": ok, "missed_by": miss}
 
 
-def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, Any],
+             paired: dict[str, Any] | None = None) -> dict[str, Any]:
     """(c): the fastest mode measured in this run. The candidate the option passes crowned
-    is measured again like (b); should it then fall below (b)'s saturation, the default
-    mode is the fastest this run measured, and (c) is (b), the candidate kept beside it."""
+    is measured again like (b), then turn about with (b) in the paired rounds. It is (c)
+    when its throughput there was at least (b)'s (median of the rounds' ratios: points
+    seconds apart, not minutes); without paired rounds, when its sweep reached (b)'s.
+    Otherwise the default mode is the fastest this run measured, and (c) is (b), the
+    candidate kept beside it under ``candidate_measured``."""
     default = {**b, "ratio_vs_relay": _ratios(b, base), "setting": "default"}
     if not fastest:
         return {**default,
@@ -107,8 +111,22 @@ def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, 
     c = _figures(fastest)
     measured = {**c, "ratio_vs_relay": _ratios(c, base), "setting": fastest["setting"],
                 "node_args": fastest["node_args"]}
+    pr = paired or {}
+    vs_default = pr.get("candidate_vs_default_median")
+    if vs_default is not None:
+        rounds = ", ".join(_fmt(r.get("candidate_vs_default"), ".3f") for r in pr["rounds"])
+        how = (f"turn about with (b) in the paired rounds its throughput was {vs_default:.3f} x (b)'s "
+               f"(median of [{rounds}])")
+        if vs_default >= 1.0:
+            return {**measured, "chosen_by": f"{fastest['setting']!r} beat the default in the candidate passes; {how}"}
+        return {**default, "candidate_measured": measured,
+                "note": f"{fastest['setting']!r} beat the default in the candidate passes, but {how}; its sweep "
+                        f"reached {c['saturation_per_s']}/s against (b)'s {b['saturation_per_s']}/s: the default "
+                        "is the fastest mode this run measured, so (c) is (b)"}
     if c["saturation_per_s"] >= b["saturation_per_s"]:
-        return measured
+        return {**measured, "chosen_by": f"{fastest['setting']!r} beat the default in the candidate passes and its "
+                                         f"sweep reached {c['saturation_per_s']}/s against (b)'s "
+                                         f"{b['saturation_per_s']}/s"}
     return {**default,
             "note": f"{fastest['setting']!r} beat the default in the candidate passes, but measured like (b) it "
                     f"reached {c['saturation_per_s']}/s against (b)'s {b['saturation_per_s']}/s: the default is "
@@ -139,7 +157,7 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
         "a_relay": base,
         "b_tongban": {**b, "ratio_vs_relay": _ratios(b, base)},
     }
-    doc["c_tongban_fastest"] = _fastest(raw.get("fastest"), b, base)
+    doc["c_tongban_fastest"] = _fastest(raw.get("fastest"), b, base, raw.get("paired"))
     if "open_at_half_baseline" in raw["window"]:
         w = _figures(raw["window"])
         doc["b_window"] = {**w, "ratio_vs_relay": _ratios(w, base)}
@@ -204,14 +222,23 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
         "rss_33_nodes_mb": _check("rss_33_nodes_mb", sc["rss_peak_total_mb"]),
         "world_1e-3_s": _check("world_1e-3_s", world_s),
     }
-    for key, median in (("b_throughput_ratio", "throughput_ratio_median"),
-                        ("b_serial_p50_ratio", "serial_p50_ratio_median")):
-        value = (doc.get("paired") or {}).get(median)
-        if value is not None:
-            check = _check(key, value)
-            doc["targets"][key] |= {"paired_median": check["value"], "paired_pass": check["pass"]}
+    _paired_checks(doc["targets"], doc.get("paired") or {}, c_is_b=doc["c_tongban_fastest"]["setting"] == "default")
     doc["raw"] = raw
     return doc
+
+
+def _paired_checks(targets: dict[str, Any], paired: dict[str, Any], *, c_is_b: bool) -> None:
+    """The paired rounds' medians beside the targets they check (``paired_median``,
+    ``paired_pass``): (b)'s against the relay, and (c)'s: the candidate's when it is (c),
+    (b)'s when (c) is (b)."""
+    for key, median in (("b_throughput_ratio", "throughput_ratio_median"),
+                        ("c_throughput_ratio", "throughput_ratio_median" if c_is_b
+                         else "candidate_throughput_ratio_median"),
+                        ("b_serial_p50_ratio", "serial_p50_ratio_median")):
+        value = paired.get(median)
+        if value is not None:
+            check = _check(key, value)
+            targets[key] |= {"paired_median": check["value"], "paired_pass": check["pass"]}
 
 
 def _fmt(x: Any, spec: str = "") -> str:
@@ -255,7 +282,9 @@ def table(doc: dict[str, Any]) -> str:
         lines.append(f"(b) at half its own saturation ({o['rate_per_s']:g}/s): p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms")
     if cand := doc["c_tongban_fastest"].get("candidate_measured"):
         lines.append(f"(c) candidate {cand['setting']!r} measured like (b): {cand['saturation_per_s']}/s "
-                     f"({_fmt(cand['ratio_vs_relay']['throughput'], '.2f')} x relay), below (b): (c) is the default")
+                     f"({_fmt(cand['ratio_vs_relay']['throughput'], '.2f')} x relay), "
+                     + ("below (b) turn about" if (doc.get("paired") or {}).get("candidate_vs_default_median")
+                        is not None else "below (b)") + ": (c) is the default")
     if rec := doc["b_window"].get("reconciliation"):
         lines.append(f"(b') from the ledgers: sent {rec['sent']}, delivered {rec['delivered']}, rejected "
                      f"{rec['rejected']}, failed {rec['failed']}, lost {rec['lost']}; chains verified: "
@@ -306,6 +335,13 @@ def table(doc: dict[str, Any]) -> str:
                       f"[{', '.join(_fmt(r['throughput_ratio'], '.3f') for r in pr['rounds'])}], "
                       f"one-at-a-time p50 {_fmt(pr['serial_p50_ratio_median'], '.3f')} x "
                       f"[{', '.join(_fmt(r['serial_p50_ratio'], '.3f') for r in pr['rounds'])}] (medians)"]
+        if pr.get("candidate_vs_default_median") is not None:
+            lines.append(f"  (c) candidate {pr['candidate']!r} in the same rounds: throughput "
+                         f"{_fmt(pr['candidate_throughput_ratio_median'], '.3f')} x relay "
+                         f"[{', '.join(_fmt(r['candidate_throughput_ratio'], '.3f') for r in pr['rounds'])}], "
+                         f"{_fmt(pr['candidate_vs_default_median'], '.3f')} x (b) "
+                         f"[{', '.join(_fmt(r['candidate_vs_default'], '.3f') for r in pr['rounds'])}]; "
+                         f"one-at-a-time p50 {_fmt(pr['candidate_serial_p50_ratio_median'], '.3f')} x relay")
     lines += ["", "targets:"]
     for t in doc["targets"].values():
         verdict = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")

@@ -23,7 +23,7 @@ from exchange.cache import ensure_pki, ensure_world
 from exchange.reconcile import reconcile
 
 from bench.cluster import Cluster, NodeOptions, copy_world, sample_jobs
-from bench.paired import measure_pairs
+from bench.paired import Candidate, measure_pairs
 from bench.timeline import format_timeline, signature_costs, timeline_from_ledgers
 
 __all__ = ["ORIGIN", "TARGET", "Plan", "run_suite"]
@@ -194,6 +194,16 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
     best_c = out["tongban"]["best_concurrency"]
     out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}
     out["fastest"] = _fastest(plan, work, pki, world, base_cfg, half, out["options"], say)
+    # Turn about: relay, (b) and the crowned (c) candidate, seconds apart in every round.
+    candidate = None
+    if out["fastest"]:
+        label = out["fastest"]["setting"]
+        candidate = Candidate(label, _option(label), out["fastest"]["one_province_process"])
+    out["paired"] = measure_pairs(
+        rounds=_PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS, work=work, pki=pki, world=world,
+        pair=(ORIGIN, TARGET), base_cfg=base_cfg, sizes=sizes,
+        relay_c=out["relay"]["best_concurrency"], tongban_c=best_c, candidate=candidate,
+        duration_s=plan.duration_s, serial_duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s, say=say)
     out["scaling"] = _scaling(plan, work, pki, world, base_cfg, best_c, say)
     if plan.profile_s > 0:
         from bench.profile import profile_tongban
@@ -318,8 +328,8 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     if best is None or best["throughput_per_s"] < _FASTEST_MARGIN * default:
         say(f"(c) no candidate beat the default by {_FASTEST_MARGIN - 1:.0%}: (c) = (b)")
         return None
-    opts = next(o for name, o, _, _ in _OPTIONS if name == label)
-    say(f"(c) fastest mode = {label}: measured like (b)")
+    opts = _option(label)
+    say(f"(c) fastest mode = {label}: measured like (b), then turn about with (b) in the paired rounds")
     d = work / "fastest"
     groups = [[ORIGIN, TARGET]] if best["one_province_process"] else [[ORIGIN], [TARGET]]
     with Cluster(d) as c:
@@ -327,7 +337,12 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
         lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
         r = _measure(lg, plan, say, "fastest", half)
         lg.quit()
-    return {**r, "setting": label, "node_args": best["node_args"]}
+    return {**r, "setting": label, "node_args": best["node_args"], "one_province_process": best["one_province_process"]}
+
+
+def _option(label: str) -> NodeOptions:
+    """The node options of the candidate setting called ``label``."""
+    return next(o for name, o, _, _ in _OPTIONS if name == label)
 
 
 def _scaling(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str, Any], best_c: int,

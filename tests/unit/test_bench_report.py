@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import _by_load, _fastest
+from bench.paired import summarise_rounds
+from bench.report import TARGETS, _by_load, _check, _fastest, _paired_checks
 
 
 def variant(saturation: float, serial_p50_ms: float = 2.0) -> dict[str, Any]:
@@ -39,6 +40,59 @@ def test_a_crowned_candidate_that_measures_slower_than_b_leaves_c_to_the_default
                          "measured, so (c) is (b)")
     assert c["candidate_measured"]["saturation_per_s"] == 1212.0
     assert c["candidate_measured"]["setting"] == "gRPC's older polling"
+
+
+def paired(*vs_default: float) -> dict[str, Any]:
+    """Paired rounds as bench/paired.py records them, the candidate at these ratios to (b)."""
+    rounds = [{"relay_per_s": 1600.0, "tongban_per_s": 1200.0, "candidate_per_s": 1200.0 * v,
+               "relay_serial_p50_ms": 1.0, "tongban_serial_p50_ms": 2.0, "candidate_serial_p50_ms": 1.9}
+              for v in vs_default]
+    for r in rounds:
+        r |= {"throughput_ratio": round(r["tongban_per_s"] / r["relay_per_s"], 3), "serial_p50_ratio": 2.0,
+              "candidate_throughput_ratio": round(r["candidate_per_s"] / r["relay_per_s"], 3),
+              "candidate_serial_p50_ratio": 1.9, "candidate_vs_default": round(r["candidate_per_s"] / 1200.0, 3)}
+    return {"rounds": rounds, "candidate": "uvloop in every node", **summarise_rounds(rounds)}
+
+
+def test_turn_about_rounds_decide_over_the_sweeps() -> None:
+    """The candidate's sweep came out above (b)'s minutes later, but seconds apart, round
+    by round, it was slower: the paired median decides, and the note says so."""
+    fastest = {**variant(1500.0), "setting": "uvloop in every node", "node_args": ["--uvloop"]}
+    c = _fastest(fastest, B, BASE, paired(0.97, 1.02, 0.95))
+    assert (c["setting"], c["saturation_per_s"]) == ("default", 1440.0)
+    assert c["note"] == ("'uvloop in every node' beat the default in the candidate passes, but turn about with (b) "
+                         "in the paired rounds its throughput was 0.970 x (b)'s (median of [0.970, 1.020, 0.950]); "
+                         "its sweep reached 1500.0/s against (b)'s 1440.0/s: the default is the fastest mode this "
+                         "run measured, so (c) is (b)")
+    assert c["candidate_measured"]["saturation_per_s"] == 1500.0
+
+
+def test_a_candidate_faster_turn_about_is_c_even_when_its_sweep_fell_below_b() -> None:
+    fastest = {**variant(1212.0), "setting": "uvloop in every node", "node_args": ["--uvloop"]}
+    c = _fastest(fastest, B, BASE, paired(1.08, 1.01, 0.99))
+    assert (c["setting"], c["saturation_per_s"], c["ratio_vs_relay"]["throughput"]) == (
+        "uvloop in every node", 1212.0, 0.757)
+    assert c["chosen_by"].endswith("its throughput was 1.010 x (b)'s (median of [1.080, 1.010, 0.990])")
+
+
+def test_paired_medians_have_no_candidate_keys_without_a_candidate() -> None:
+    rounds = [{"throughput_ratio": 0.7, "serial_p50_ratio": 2.2}, {"throughput_ratio": 0.8, "serial_p50_ratio": None},
+              {"throughput_ratio": 0.75, "serial_p50_ratio": 2.0}]
+    assert summarise_rounds(rounds) == {"throughput_ratio_median": 0.75, "serial_p50_ratio_median": 2.1}
+    assert summarise_rounds(paired(1.1, 0.9)["rounds"])["candidate_vs_default_median"] == 1.0
+
+
+def test_c_target_is_checked_on_the_candidates_rounds_when_it_is_c_and_on_bs_when_not() -> None:
+    pr = paired(1.08, 1.01, 0.99)  # (b) 0.75 x relay in every round; the candidate 0.81, 0.757, 0.743
+    for c_is_b, median in ((False, 0.757), (True, 0.75)):
+        targets = {key: _check(key, 0.5) for key in TARGETS}
+        _paired_checks(targets, pr, c_is_b=c_is_b)
+        assert targets["c_throughput_ratio"] == {**_check("c_throughput_ratio", 0.5), "paired_median": median,
+                                                 "paired_pass": False}
+        assert targets["b_throughput_ratio"] == {**_check("b_throughput_ratio", 0.5), "paired_median": 0.75,
+                                                 "paired_pass": True}
+        assert targets["b_serial_p50_ratio"] == {**_check("b_serial_p50_ratio", 0.5), "paired_median": 2.0,
+                                                 "paired_pass": False}
 
 
 def test_no_candidate_means_c_is_b() -> None:
