@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
     sys.path.insert(0, str(REPO))
     from bench.report import summarise, table, write
-    from bench.suite import Plan, run_suite, time_world_generation
+    from bench.measure import Plan
+    from bench.suite import run_suite, time_world_generation
     from bench.sysinfo import environment
 
     plan = Plan.make(quick=a.quick, profile_s=a.profile, world_scale=a.world_scale)

@@ -7,26 +7,28 @@ each ecert.fetch with A's signing key, calls HubService.Exchange over mTLS as A;
 hub verifies, checks access, routes and forwards to B's NodeService.Handle; B
 verifies, answers signed (certificate signed by B's issuing authority); the hub
 verifies the answer; the client verifies it as A would. Hub, A and B are separate
-processes, as relay and backend are. The same load generator process drives both.
+processes, as relay and backend are. The same load generator code drives both, one
+process per set-up; (a) and (b) are up at once and measured turn about, point by point
+(bench/measure.py), so their ratios carry little of the machine's drift between minutes.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from certs.pki import HUB_CODE, PROVINCE_CODES
 from exchange.cache import ensure_pki, ensure_world
 from exchange.reconcile import reconcile
 
 from bench.cluster import Cluster, NodeOptions, copy_world, sample_jobs
+from bench.measure import Load, Plan, Say, measure, point, strip
 from bench.paired import Candidate, measure_pairs
 from bench.timeline import format_timeline, signature_costs, timeline_from_ledgers
 
-__all__ = ["ORIGIN", "TARGET", "Plan", "run_suite"]
+__all__ = ["ORIGIN", "TARGET", "run_suite", "time_world_generation"]
 
 #: The 3-node pair: province A (origin, Guangdong) asks province B (answerer, Sichuan).
 ORIGIN, TARGET = "440000", "510000"
@@ -35,96 +37,6 @@ _BENCH_WORLD_SCALE = 1e-5
 _PAIRED_ROUNDS, _PAIRED_ROUNDS_QUICK = 3, 1
 #: Threads of the synchronous-server relay diagnostic ("a 4-thread sync server beat aio by about 70 % on echo").
 _SYNC_THREADS = 4
-
-
-@dataclass(frozen=True, kw_only=True)
-class Plan:
-    """How long and how much: the full run (~4-6 min on 2 cores) or ``quick`` (~1 min)."""
-
-    quick: bool = False
-    concurrencies: tuple[int, ...] = (1, 4, 16, 32, 64)
-    duration_s: float = 4.0
-    warmup_s: float = 0.5
-    open_duration_s: float = 5.0
-    serial_duration_s: float = 3.0
-    options: bool = True
-    world_scale: float = 1e-3
-    profile_s: float = 0.0
-
-    @classmethod
-    def make(cls, *, quick: bool, profile_s: float = 0.0, world_scale: float | None = None) -> Plan:
-        if quick:
-            return cls(quick=True, concurrencies=(4, 32), duration_s=1.5, warmup_s=0.3, open_duration_s=2.0,
-                       serial_duration_s=1.5, options=False, world_scale=world_scale or 1e-4,
-                       profile_s=profile_s)
-        return cls(profile_s=profile_s, world_scale=world_scale or 1e-3)
-
-
-Say = Callable[[str], None]
-
-
-def _strip(r: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in r.items() if k not in ("event",)}
-
-
-#: A point measured while the rest of the machine kept more than this many cores busy
-#: (other users of a shared machine) is measured again, up to _RETRIES times; the
-#: least disturbed attempt is kept and the others are counted in ``retried``.
-_DISTURBED_CORES = 0.25
-_RETRIES = 1
-
-
-def _point(lg: Any, op: str, **params: Any) -> dict[str, Any]:
-    tries = []
-    for _ in range(1 + _RETRIES):
-        r = _strip(lg.run(op, **params))
-        tries.append(r)
-        if r.get("others_busy", 0.0) <= _DISTURBED_CORES:
-            break
-    best = min(tries, key=lambda t: t.get("others_busy", 0.0))
-    return {**best, "retried": len(tries) - 1}
-
-
-def _sweep(lg: Any, plan: Plan, say: Say, label: str) -> dict[str, Any]:
-    points = []
-    for c in plan.concurrencies:
-        r = _point(lg, "closed", concurrency=c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
-        points.append(r)
-        say(f"  {label}: c={c:<3} {r['throughput_per_s']:>7.1f}/s  p50 {r['latency']['p50_ms']} ms"
-            + (f"  errors {r['errors']}" if r["errors"] else ""))
-    best = max(points, key=lambda p: p["throughput_per_s"])
-    return {"points": points, "best": best, "saturation_per_s": best["throughput_per_s"],
-            "best_concurrency": best["concurrency"]}
-
-
-def _latency_block(lg: Any, plan: Plan, say: Say, label: str, rate: float, own_rate: float | None,
-                   marks: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    r = _point(lg, "open", rate_per_s=round(rate, 1), duration_s=plan.open_duration_s, warmup_s=plan.warmup_s,
-               seed=7, patience_s=90)
-    out["open_at_half_baseline"] = r
-    say(f"  {label}: open loop {rate:.0f}/s -> {r['achieved_per_s']}/s ok, p50 {r['latency']['p50_ms']} ms, "
-        f"p99 {r['latency']['p99_ms']} ms" + (f", errors {r['errors']}" if r["errors"] else ""))
-    if own_rate is not None:
-        r = _point(lg, "open", rate_per_s=round(own_rate, 1), duration_s=plan.open_duration_s,
-                   warmup_s=plan.warmup_s, seed=8, patience_s=90)
-        out["open_at_half_own"] = r
-        say(f"  {label}: open loop at half its own saturation {own_rate:.0f}/s -> p50 {r['latency']['p50_ms']} ms, "
-            f"p99 {r['latency']['p99_ms']} ms")
-    r = _point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s,
-               **({"marks": True} if marks else {}))
-    out["serial"] = r
-    say(f"  {label}: one at a time p50 {r['latency']['p50_ms']} ms")
-    return out
-
-
-def _measure(lg: Any, plan: Plan, say: Say, label: str, half_baseline: float | None,
-             own: bool = False, marks: bool = False) -> dict[str, Any]:
-    sweep = _sweep(lg, plan, say, label)
-    rate = half_baseline if half_baseline is not None else sweep["saturation_per_s"] / 2
-    lat = _latency_block(lg, plan, say, label, rate,
-                         sweep["saturation_per_s"] / 2 if own and half_baseline is not None else None, marks)
-    return {**sweep, **lat}
 
 
 def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any]:
@@ -142,40 +54,37 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         c.start_tongban(pki=pki, data=copy_world(world, work / "probe" / "data", [ORIGIN, TARGET]),
                         groups=pair_groups)
         lg = c.loadgen({**base_cfg, "driver": "exchange"})
-        sizes = _strip(lg.run("probe", n=60))
+        sizes = strip(lg.run("probe", n=60))
         lg.quit()
     out["message_bytes"] = {"request": sizes["request_bytes"], "response": sizes["response_bytes"],
                             "what": "serialized ExchangeRequest / ExchangeResponse, mean over 60 calls"}
     say(f"  request {sizes['request_bytes']} B, response {sizes['response_bytes']} B")
 
-    say("(a) baseline: grpc.aio unary relay, client -> relay -> backend, same mTLS and message sizes")
-    with Cluster(work / "relay") as c:
-        c.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"])
-        lg = c.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
-        sweep = _sweep(lg, plan, say, "relay")
-        half = sweep["saturation_per_s"] / 2
-        out["relay"] = {**sweep, **_latency_block(lg, plan, say, "relay", half, None)}
-        lg.quit()
-    out["half_baseline_rate_per_s"] = round(half, 1)
-    out["relay_diagnostics"] = _relay_diagnostics(plan, work, pki, base_cfg, sizes, sweep["best_concurrency"], say)
-
-    say("(b) tongban ecert.fetch through the hub, default mode: client as province A -> hub -> province B")
-    with Cluster(work / "tongban") as c:
+    say("(a) baseline: grpc.aio unary relay, client -> relay -> backend, same mTLS and message sizes; and "
+        "(b) tongban ecert.fetch through the hub, default mode: client as province A -> hub -> province B; "
+        "both set-ups up at once and measured turn about, point by point")
+    with Cluster(work / "relay") as ca, Cluster(work / "tongban") as c:
+        ca.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"])
+        la = ca.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
         t = c.start_tongban(pki=pki, data=copy_world(world, work / "tongban" / "data", [ORIGIN, TARGET]),
                             groups=pair_groups)
         lg = c.loadgen({**base_cfg, "driver": "exchange"})
-        out["tongban"] = {**_measure(lg, plan, say, "tongban", half, own=True, marks=True),
-                          "nodes_ready_s": round(t, 2)}
+        both = measure([Load("relay", la), Load("tongban", lg, own=True, marks=True)], plan, say)
+        la.quit()
+        ca.children.stop()  # the relay's part is done: only tongban's processes below
         lg.quit()
+        out["relay"] = both["relay"]
+        out["tongban"] = {**both["tongban"], "nodes_ready_s": round(t, 2)}
+        half = out["relay"]["saturation_per_s"] / 2
         say("(b') window-originated: WindowService.Submit at A -> A -> hub -> B (extra information)")
         lg = c.loadgen({**base_cfg, "driver": "window"})
         if plan.quick:
             best_c = out["tongban"]["best_concurrency"]
-            r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+            r = point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             out["window"] = {"best": r, "saturation_per_s": r["throughput_per_s"], "best_concurrency": best_c}
             say(f"  window: c={best_c} {r['throughput_per_s']}/s")
         else:
-            out["window"] = _measure(lg, plan, say, "window", half)
+            out["window"] = measure([Load("window", lg)], plan, say, half)["window"]
         lg.quit()
         out["rss_3_nodes_mb"] = c.rss_peak_mb()
     out["window"]["reconciliation"] = _reconcile_window(work / "tongban" / "data", say)
@@ -185,11 +94,9 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
     out["tongban"]["serial_timeline"]["signature_costs"] = signature_costs()
     for line in format_timeline(out["tongban"]["serial_timeline"], "(b)"):
         say("  " + line)
-    out["paired"] = measure_pairs(
-        rounds=_PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS, work=work, pki=pki, world=world,
-        pair=(ORIGIN, TARGET), base_cfg=base_cfg, sizes=sizes,
-        relay_c=out["relay"]["best_concurrency"], tongban_c=out["tongban"]["best_concurrency"],
-        duration_s=plan.duration_s, serial_duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s, say=say)
+    out["half_baseline_rate_per_s"] = round(half, 1)
+    out["relay_diagnostics"] = _relay_diagnostics(plan, work, pki, base_cfg, sizes, out["relay"]["best_concurrency"],
+                                                  say)
 
     best_c = out["tongban"]["best_concurrency"]
     out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}
@@ -242,8 +149,8 @@ def _relay_diagnostics(plan: Plan, work: Path, pki: Path, base_cfg: dict[str, An
                           sync_threads=threads)
             lg = c.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"],
                             "plumbed": plumbed, "streaming": streaming})
-            sat = _point(lg, "closed", concurrency=concurrency, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
-            serial = _point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
+            sat = point(lg, "closed", concurrency=concurrency, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+            serial = point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
             lg.quit()
         out[key] = {"label": label, "closed": sat, "serial": serial}
         say(f"    {label:<36} {sat['throughput_per_s']:>7.1f}/s, "
@@ -296,7 +203,7 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
                 c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups,
                                 options=opts)
                 lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
-                r = _point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+                r = point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
                 lg.quit()
             points[label].append(r)
             say(f"  pass {n + 1} {label:<44} {r['throughput_per_s']:>7.1f}/s  p50 {r['latency']['p50_ms']} ms")
@@ -335,7 +242,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     with Cluster(d) as c:
         c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups, options=opts)
         lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
-        r = _measure(lg, plan, say, "fastest", half)
+        r = measure([Load("fastest", lg)], plan, say, half)["fastest"]
         lg.quit()
     return {**r, "setting": label, "node_args": best["node_args"], "one_province_process": best["one_province_process"]}
 
@@ -366,8 +273,8 @@ def _scaling(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
         c3.start_tongban(pki=pki, data=copy_world(world, d3 / "data", [ORIGIN, TARGET]), groups=[[ORIGIN], [TARGET]])
         lg3 = c3.loadgen({**base_cfg, "driver": "exchange"})
         for i in range(rounds):
-            r3 = _strip(lg3.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
-            r33 = _strip(lg33.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            r3 = strip(lg3.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
+            r33 = strip(lg33.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
             ratio = round(r33["throughput_per_s"] / r3["throughput_per_s"], 3) if r3["throughput_per_s"] else 0.0
             out.append({"three": r3, "thirty_three": r33, "ratio": ratio})
             say(f"  round {i + 1}: 33 nodes {r33['throughput_per_s']}/s vs 3 nodes {r3['throughput_per_s']}/s "
