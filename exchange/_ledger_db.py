@@ -57,7 +57,13 @@ CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 )"""
-CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_message_id ON {TABLE} (message_id)"
+# No secondary index. One on message_id (uuid4: random keys) made every insert touch a
+# random page of the index; once the index outgrew SQLite's page cache each row cost more
+# as the ledger grew (26 -> 41 us of CPU per row at 800,000 rows, against a flat 22-25
+# without), and a hub that had served 130,000 exchanges ran 9 % slower for it
+# (bench/results/profile-notes.md). Nothing in tongban looks rows up by message id on
+# the hot path; a lookup by message id (read_entries, ad hoc SQL) scans the table.
+# Ledgers created before keep their index (SQLite maintains it); it is not dropped.
 INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 SELECT_ROWS = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 _SELECT_HEAD = f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
@@ -126,7 +132,6 @@ def open_for_writing(path: Path) -> tuple[sqlite3.Connection, int, str]:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(CREATE_TABLE)
-        conn.execute(CREATE_INDEX)
         conn.execute("COMMIT")
         _check_columns(conn, path)
         head = conn.execute(_SELECT_HEAD).fetchone()

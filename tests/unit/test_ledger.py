@@ -414,6 +414,23 @@ def test_read_entries_filters(db: Path) -> None:
     )
 
 
+def test_a_new_ledger_has_no_secondary_index_and_an_old_ones_index_is_kept(db: Path, tmp_path: Path) -> None:
+    """Rows are only appended: a random-key index (message ids are uuid4) made each
+    insert costlier as the ledger grew (exchange/_ledger_db.py). Lookups still work."""
+    write(db, [entry(i) for i in range(1, 4)])
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall() == []
+    old = tmp_path / "old.sqlite"
+    write(old, [entry(1)])
+    sql(old, "CREATE INDEX ledger_message_id ON ledger (message_id)")  # as ledgers made before had
+    write(old, [entry(2)])
+    with closing(sqlite3.connect(old)) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall() == [
+            ("ledger_message_id",)]
+    assert [r.seq for r in read_entries(old, message_id="msg-000002")] == [2]
+    assert verify_ledger(old).rows == 2
+
+
 def test_load_unexpired_message_ids(db: Path) -> None:
     write(
         db,
