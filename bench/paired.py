@@ -9,7 +9,8 @@ throughput ratio and one one-at-a-time p50 ratio from points seconds apart; the 
 over the rounds is the drift-robust check beside the issue's sweep-based targets.
 
 When the candidate passes crowned a setting for (c), it is a third set-up in the same
-rounds (after tongban, at tongban's concurrency, then one at a time after tongban's):
+rounds (at tongban's concurrency, then one at a time; tongban and the candidate swap
+places every other round, ``order``):
 its ratio to the relay and to the default mode come from points seconds apart too, and
 the median of the latter decides whether it is (c) (bench/report.py).
 """
@@ -68,12 +69,15 @@ _MEDIANS = {"throughput_ratio_median": "throughput_ratio", "serial_p50_ratio_med
 
 
 def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, float | None]:
-    """The median of each ratio over the rounds that have it (None where none has)."""
+    """The median of each ratio over the rounds that have it (None where none has); the
+    candidate's medians only when the rounds measured a candidate."""
     out: dict[str, float | None] = {}
+    measured_candidate = any("candidate_per_s" in r for r in rounds)
     for name, key in _MEDIANS.items():
+        if key.startswith("candidate") and not measured_candidate:
+            continue
         values = [r[key] for r in rounds if r.get(key) is not None]
-        if values or not key.startswith("candidate"):
-            out[name] = round(statistics.median(values), 3) if values else None
+        out[name] = round(statistics.median(values), 3) if values else None
     return out
 
 
@@ -106,11 +110,16 @@ def measure_pairs(*, rounds: int, work: Path, pki: Path, world: Path, pair: tupl
             return lg.run("closed", concurrency=concurrency, duration_s=seconds, warmup_s=warmup_s)
 
         for i in range(rounds):
-            ra, rb = closed(la, relay_c, duration_s), closed(lb, tongban_c, duration_s)
-            rc = closed(lc, tongban_c, duration_s) if lc else None
-            sa, sb = closed(la, 1, serial_duration_s), closed(lb, 1, serial_duration_s)
-            sc = closed(lc, 1, serial_duration_s) if lc else None
-            r = _round(ra, rb, sa, sb, rc, sc)
+            # tongban and the candidate swap places every other round, so neither always
+            # follows the other (what one leaves behind, a trend within the round)
+            order = [("tongban", lb), ("candidate", lc)] if lc else [("tongban", lb)]
+            order = order[::-1] if i % 2 else order
+            ra = closed(la, relay_c, duration_s)
+            busy = {name: closed(lg, tongban_c, duration_s) for name, lg in order}
+            sa = closed(la, 1, serial_duration_s)
+            serial = {name: closed(lg, 1, serial_duration_s) for name, lg in order}
+            r = _round(ra, busy["tongban"], sa, serial["tongban"], busy.get("candidate"), serial.get("candidate"))
+            r["order"] = ["relay", *(name for name, _ in order)]
             out.append(r)
             say(f"  round {i + 1}: relay {r['relay_per_s']}/s, tongban {r['tongban_per_s']}/s -> "
                 f"{r['throughput_ratio']}"

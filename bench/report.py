@@ -335,13 +335,13 @@ def table(doc: dict[str, Any]) -> str:
                       f"[{', '.join(_fmt(r['throughput_ratio'], '.3f') for r in pr['rounds'])}], "
                       f"one-at-a-time p50 {_fmt(pr['serial_p50_ratio_median'], '.3f')} x "
                       f"[{', '.join(_fmt(r['serial_p50_ratio'], '.3f') for r in pr['rounds'])}] (medians)"]
-        if pr.get("candidate_vs_default_median") is not None:
+        if "candidate" in pr:
             lines.append(f"  (c) candidate {pr['candidate']!r} in the same rounds: throughput "
-                         f"{_fmt(pr['candidate_throughput_ratio_median'], '.3f')} x relay "
-                         f"[{', '.join(_fmt(r['candidate_throughput_ratio'], '.3f') for r in pr['rounds'])}], "
-                         f"{_fmt(pr['candidate_vs_default_median'], '.3f')} x (b) "
-                         f"[{', '.join(_fmt(r['candidate_vs_default'], '.3f') for r in pr['rounds'])}]; "
-                         f"one-at-a-time p50 {_fmt(pr['candidate_serial_p50_ratio_median'], '.3f')} x relay")
+                         f"{_fmt(pr.get('candidate_throughput_ratio_median'), '.3f')} x relay "
+                         f"[{', '.join(_fmt(r.get('candidate_throughput_ratio'), '.3f') for r in pr['rounds'])}], "
+                         f"{_fmt(pr.get('candidate_vs_default_median'), '.3f')} x (b) "
+                         f"[{', '.join(_fmt(r.get('candidate_vs_default'), '.3f') for r in pr['rounds'])}]; "
+                         f"one-at-a-time p50 {_fmt(pr.get('candidate_serial_p50_ratio_median'), '.3f')} x relay")
     lines += ["", "targets:"]
     for t in doc["targets"].values():
         verdict = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")

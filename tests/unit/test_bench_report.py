@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.paired import summarise_rounds
+from bench.paired import _round, summarise_rounds
 from bench.report import TARGETS, _by_load, _check, _fastest, _paired_checks
 
 
@@ -93,6 +93,22 @@ def test_c_target_is_checked_on_the_candidates_rounds_when_it_is_c_and_on_bs_whe
                                                  "paired_pass": True}
         assert targets["b_serial_p50_ratio"] == {**_check("b_serial_p50_ratio", 0.5), "paired_median": 2.0,
                                                  "paired_pass": False}
+
+
+def test_a_round_gives_each_ratio_from_its_own_points_and_none_where_the_relay_answered_nothing() -> None:
+    def pt(per_s: float, p50_ms: float, errors: dict[str, int] | None = None) -> dict[str, Any]:
+        return {"throughput_per_s": per_s, "latency": {"p50_ms": p50_ms}, "errors": errors or {}}
+
+    r = _round(pt(1600.0, 1.0), pt(1200.0, 2.0), pt(800.0, 1.1), pt(400.0, 2.2), pt(1320.0, 1.5),
+               pt(450.0, 1.98, {"PeerUnavailableError": 2}))
+    assert (r["throughput_ratio"], r["serial_p50_ratio"]) == (0.75, 2.0)
+    assert (r["candidate_throughput_ratio"], r["candidate_vs_default"], r["candidate_serial_p50_ratio"]) == (
+        0.825, 1.1, 1.8)
+    assert r["errors"] == {"candidate_serial": {"PeerUnavailableError": 2}}
+    dead = _round(pt(0.0, 0.0), pt(1200.0, 2.0), pt(0.0, 0.0), pt(400.0, 2.2), pt(1320.0, 1.5), pt(450.0, 1.98))
+    assert summarise_rounds([dead]) == {
+        "throughput_ratio_median": None, "serial_p50_ratio_median": None, "candidate_throughput_ratio_median": None,
+        "candidate_serial_p50_ratio_median": None, "candidate_vs_default_median": 1.1}
 
 
 def test_no_candidate_means_c_is_b() -> None:
