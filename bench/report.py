@@ -280,6 +280,8 @@ def table(doc: dict[str, Any]) -> str:
     if "open_at_half_own_saturation" in b:
         o = b["open_at_half_own_saturation"]
         lines.append(f"(b) at half its own saturation ({o['rate_per_s']:g}/s): p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms")
+    if chosen := doc["c_tongban_fastest"].get("chosen_by"):
+        lines.append(f"(c) chosen: {chosen}")
     if cand := doc["c_tongban_fastest"].get("candidate_measured"):
         lines.append(f"(c) candidate {cand['setting']!r} measured like (b): {cand['saturation_per_s']}/s "
                      f"({_fmt(cand['ratio_vs_relay']['throughput'], '.2f')} x relay), "
