@@ -99,19 +99,23 @@ class RelayDriver:
 
         self.channel = _channel(cfg["endpoint"], _creds(Path(cfg["pki"]), cfg["origins"][0]), "000000")
         self.streaming = bool(cfg.get("streaming"))
+        # tongban's own stream code (bench/relay.py's plumbed servers serve it), unsigned
+        self.mux = StreamMux(self.channel, EXCHANGE_STREAM, hop="relay") if cfg.get("muxed") else None
         self.open_stream = self.channel.stream_stream(STREAM_METHOD)
         self.idle: list[Any] = []  # long-lived streams not in use; grows to the concurrency
         if cfg.get("plumbed"):  # tongban's method and message, unsigned: the relay parses and re-wraps it
             self.stub = self.channel.unary_unary(PLUMBED_METHOD)
-            env = fake_envelope(int(cfg["request_bytes"]), payloads.ECERT_REQUEST)
-            self.request = services_pb2.ExchangeRequest(envelope=env).SerializeToString()
+            self.envelope = fake_envelope(int(cfg["request_bytes"]), payloads.ECERT_REQUEST)
+            self.request = services_pb2.ExchangeRequest(envelope=self.envelope).SerializeToString()
         else:
             self.stub = self.channel.unary_unary(METHOD)
             self.request = random.Random(0).randbytes(int(cfg["request_bytes"]))
         self.last = (len(self.request), 0)
 
     async def call(self, timeout_s: float) -> None:
-        if self.streaming:
+        if self.mux is not None:  # plumbed: self.envelope is set
+            reply = (await self.mux.send(self.envelope, timeout_s)).SerializeToString()
+        elif self.streaming:
             stream = self.idle.pop() if self.idle else self.open_stream()
             await stream.write(self.request)
             reply = await asyncio.wait_for(stream.read(), timeout_s)
@@ -124,6 +128,8 @@ class RelayDriver:
         return self.last
 
     async def close(self) -> None:
+        if self.mux is not None:
+            await self.mux.close()
         for stream in self.idle:
             await stream.done_writing()
         await self.channel.close()

@@ -15,6 +15,11 @@ With ``--plumbed`` both servers use tongban's own gRPC plumbing instead
 ``open_channel``'s options; protobuf ``HubService.Exchange`` ->
 ``NodeService.Handle`` messages) and still do no signing, checks or ledger: a
 diagnostic that splits tongban's cost into "its gRPC plumbing" and "its own work".
+With ``--plumbed`` they also serve tongban's stream methods (``HubService.ExchangeStream``
+-> ``NodeService.HandleStream``) through tongban's own stream code,
+``nodes.stream.serve_frames`` and ``StreamMux``, still unsigned and without the TLS gate;
+a load generator with ``"muxed": true`` calls them: what tongban's streams cost per hop,
+without its protocol work.
 With ``--sync-threads N`` both run on grpcio's synchronous server with N threads
 (and a synchronous channel): the issue's "small-pool synchronous server" candidate.
 """
@@ -169,6 +174,15 @@ async def plumbed_backend(a: argparse.Namespace) -> None:
         async def Handle(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
             return reply
 
+        async def HandleStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+            from nodes.stream import HANDLE_STREAM, serve_frames
+
+            async def handle(env: Any, peer: str, timeout_s: float | None) -> Any:
+                return reply.envelope
+
+            async for frame in serve_frames(request_iterator, method=HANDLE_STREAM, peer=HUB_CODE, handle=handle):
+                yield frame
+
     server, port = _build(a, a.code, [
         (services_pb2_grpc.add_NodeServiceServicer_to_server, Node(), "tongban.v1.NodeService")])
     await _run(server, port, a.listen, a.code)
@@ -183,10 +197,21 @@ async def plumbed_relay(a: argparse.Namespace) -> None:
                                                           root_pem=c.root_pem), peer=a.backend_code)
     stub = services_pb2_grpc.NodeServiceStub(channel)
 
+    from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, StreamMux, serve_frames
+
+    mux = StreamMux(channel, HANDLE_STREAM, hop=f"backend {a.backend_code}")
+
     class Hub(services_pb2_grpc.HubServiceServicer):
         async def Exchange(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
             reply = await stub.Handle(services_pb2.HandleRequest(envelope=request.envelope), timeout=10.0)
             return services_pb2.ExchangeResponse(envelope=reply.envelope)
+
+        async def ExchangeStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def forward(env: Any, peer: str, timeout_s: float | None) -> Any:
+                return await mux.send(env, 10.0)
+
+            async for frame in serve_frames(request_iterator, method=EXCHANGE_STREAM, peer="client", handle=forward):
+                yield frame
 
     server, port = _build(a, HUB_CODE, [
         (services_pb2_grpc.add_HubServiceServicer_to_server, Hub(), "tongban.v1.HubService")])

@@ -268,7 +268,8 @@ def table(doc: dict[str, Any]) -> str:
             f"{_fmt(f.get('open_p99_ms'), '.2f'):>10}{_fmt(r.get('open_p99'), '.1f'):>7}"
             f"{_fmt(f.get('serial_p50_ms'), '.2f'):>9}{_fmt(r.get('serial_p50'), '.2f'):>7}")
     lines.append("latencies in ms; × = ratio to the relay (throughput: higher is better; latency: lower is better)")
-    short = {"plumbed": "relay, tongban's gRPC plumbing", "streaming": "relay over bidi streams"}
+    short = {"plumbed": "relay, tongban's gRPC plumbing", "streaming": "relay over bidi streams",
+             "muxed": "relay over tongban's streams"}
     for key, d in doc.get("relay_diagnostics", {}).items():
         name = "(a) " + short.get(key, d["label"])
         lines.append(f"{name:<34}{d['throughput_per_s']:>9.0f}{d['concurrency']:>5}{_fmt(d['ratio_vs_relay'], '.2f'):>7}"

@@ -135,20 +135,22 @@ def _reconcile_window(data: Path, say: Say) -> dict[str, Any]:
 
 def _relay_diagnostics(plan: Plan, work: Path, pki: Path, base_cfg: dict[str, Any], sizes: dict[str, Any],
                        concurrency: int, say: Say) -> dict[str, Any]:
-    """Three more relays, no signing either: tongban's gRPC plumbing; long-lived streams;
-    grpcio's synchronous server on a small thread pool (the issue's candidate)."""
+    """Four more relays, no signing either: tongban's gRPC plumbing; long-lived streams;
+    tongban's own stream code (StreamMux and serve_frames, as nodes send by default, without
+    the TLS gate); grpcio's synchronous server on a small thread pool (the issue's candidate)."""
     say(f"    diagnostics at c={concurrency} and c=1: the relay with tongban's gRPC plumbing; over bidi streams; "
-        f"on a {_SYNC_THREADS}-thread sync server")
+        f"over tongban's streams; on a {_SYNC_THREADS}-thread sync server")
     out: dict[str, Any] = {}
     for key, label, plumbed, streaming, threads in (
             ("plumbed", "relay, tongban's gRPC plumbing", True, False, 0),
             ("streaming", "relay over long-lived bidi streams", False, True, 0),
+            ("muxed", "relay over tongban's streams, no gate", True, False, 0),
             ("sync", f"relay, sync server, {_SYNC_THREADS} threads", False, False, _SYNC_THREADS)):
         with Cluster(work / f"relay-{key}") as c:
             c.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"], plumbed=plumbed,
                           sync_threads=threads)
             lg = c.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"],
-                            "plumbed": plumbed, "streaming": streaming})
+                            "plumbed": plumbed, "streaming": streaming, "muxed": key == "muxed"})
             sat = point(lg, "closed", concurrency=concurrency, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             serial = point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
             lg.quit()

@@ -45,6 +45,14 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
         b["serial_p50_ms"] / relay["serial_p50_ms"], abs=0.001)
     assert b["open_achieved_per_s"] > 0  # the open-loop point ran and was answered
 
+    diag = doc["relay_diagnostics"]  # the relays without protocol work, tongban's own streams among them
+    assert set(diag) == {"plumbed", "streaming", "muxed", "sync"}
+    assert diag["muxed"]["label"] == "relay over tongban's streams, no gate"
+    assert diag["muxed"]["ratio_vs_relay"] == pytest.approx(
+        diag["muxed"]["throughput_per_s"] / relay["saturation_per_s"], abs=0.001)
+    assert diag["muxed"]["serial_p50_ms"] > 0 and diag["muxed"]["cpu_us_per_exchange"] > 0
+    assert "(a) relay over tongban's streams" in run.stdout
+
     rec = doc["b_window"]["reconciliation"]  # nothing the window path accepted was lost
     assert rec["sent"] > 0 and rec["lost"] == 0 and rec["chains_verified"] is True
     assert rec["delivered"] + rec["rejected"] + rec["failed"] == rec["sent"]
