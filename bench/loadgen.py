@@ -114,15 +114,15 @@ class RelayDriver:
 
     async def call(self, timeout_s: float) -> None:
         if self.mux is not None:  # plumbed: self.envelope is set
-            reply = (await self.mux.send(self.envelope, timeout_s)).SerializeToString()
+            size = (await self.mux.send(self.envelope, timeout_s)).ByteSize()
         elif self.streaming:
             stream = self.idle.pop() if self.idle else self.open_stream()
             await stream.write(self.request)
-            reply = await asyncio.wait_for(stream.read(), timeout_s)
+            size = len(await asyncio.wait_for(stream.read(), timeout_s))
             self.idle.append(stream)
         else:
-            reply = await self.stub(self.request, timeout=timeout_s)
-        self.last = (len(self.request), len(reply))
+            size = len(await self.stub(self.request, timeout=timeout_s))
+        self.last = (len(self.request), size)
 
     def sizes(self) -> tuple[int, int]:
         return self.last

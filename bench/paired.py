@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.cluster import Cluster, NodeOptions, copy_world
+from bench.report import ratio
 
 __all__ = ["Candidate", "measure_pairs", "summarise_rounds"]
 
@@ -38,10 +39,6 @@ class Candidate:
     one_process: bool
 
 
-def _ratio(x: float | None, y: float | None) -> float | None:
-    return round(x / y, 3) if x is not None and y else None
-
-
 def _round(ra: dict[str, Any], rb: dict[str, Any], sa: dict[str, Any], sb: dict[str, Any],
            rc: dict[str, Any] | None = None, sc: dict[str, Any] | None = None) -> dict[str, Any]:
     """One round's figures and ratios from its points (relay, tongban, candidate)."""
@@ -49,14 +46,14 @@ def _round(ra: dict[str, Any], rb: dict[str, Any], sa: dict[str, Any], sb: dict[
     r: dict[str, Any] = {"relay_per_s": ra["throughput_per_s"], "tongban_per_s": rb["throughput_per_s"],
                          "relay_serial_p50_ms": sa["latency"]["p50_ms"],
                          "tongban_serial_p50_ms": sb["latency"]["p50_ms"]}
-    r["throughput_ratio"] = _ratio(r["tongban_per_s"], r["relay_per_s"])
-    r["serial_p50_ratio"] = _ratio(r["tongban_serial_p50_ms"], r["relay_serial_p50_ms"])
+    r["throughput_ratio"] = ratio(r["tongban_per_s"], r["relay_per_s"])
+    r["serial_p50_ratio"] = ratio(r["tongban_serial_p50_ms"], r["relay_serial_p50_ms"])
     if rc is not None and sc is not None:
         points |= {"candidate": rc, "candidate_serial": sc}
         r |= {"candidate_per_s": rc["throughput_per_s"], "candidate_serial_p50_ms": sc["latency"]["p50_ms"]}
-        r["candidate_throughput_ratio"] = _ratio(r["candidate_per_s"], r["relay_per_s"])
-        r["candidate_serial_p50_ratio"] = _ratio(r["candidate_serial_p50_ms"], r["relay_serial_p50_ms"])
-        r["candidate_vs_default"] = _ratio(r["candidate_per_s"], r["tongban_per_s"])
+        r["candidate_throughput_ratio"] = ratio(r["candidate_per_s"], r["relay_per_s"])
+        r["candidate_serial_p50_ratio"] = ratio(r["candidate_serial_p50_ms"], r["relay_serial_p50_ms"])
+        r["candidate_vs_default"] = ratio(r["candidate_per_s"], r["tongban_per_s"])
     r["errors"] = {k: dict(v["errors"]) for k, v in points.items() if v["errors"]}
     return r
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.timeline import format_timeline
 
-__all__ = ["TARGETS", "summarise", "table", "write"]
+__all__ = ["TARGETS", "ratio", "summarise", "table", "write"]
 
 RSS_LIMIT_MB = 1024.0  # "1 GB" read as 1 GiB
 #: The issue's targets, as ratios from the same run.
@@ -71,18 +71,19 @@ def _listing(per_process: dict[str, Any], spec: str = "") -> str:
     return ", ".join(f"{k} {v:{spec}}" for k, v in per_process.items())
 
 
-def _ratio(x: float | None, y: float | None) -> float | None:
+def ratio(x: float | None, y: float | None) -> float | None:
+    """x / y to 3 decimals; None when either is missing or y is 0."""
     return round(x / y, 3) if x is not None and y else None
 
 
 def _ratios(f: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return {
-        "throughput": _ratio(f["saturation_per_s"], base["saturation_per_s"]),
-        "open_p50": _ratio(f["open_p50_ms"], base["open_p50_ms"]),
-        "open_p99": _ratio(f["open_p99_ms"], base["open_p99_ms"]),
-        "serial_p50": _ratio(f["serial_p50_ms"], base["serial_p50_ms"]),
+        "throughput": ratio(f["saturation_per_s"], base["saturation_per_s"]),
+        "open_p50": ratio(f["open_p50_ms"], base["open_p50_ms"]),
+        "open_p99": ratio(f["open_p99_ms"], base["open_p99_ms"]),
+        "serial_p50": ratio(f["serial_p50_ms"], base["serial_p50_ms"]),
         # robust to other users of the machine: the relay's CPU per exchange over this one's
-        "cpu_implied_throughput": _ratio(base["cpu_us_per_exchange"], f["cpu_us_per_exchange"]),
+        "cpu_implied_throughput": ratio(base["cpu_us_per_exchange"], f["cpu_us_per_exchange"]),
     }
 
 
@@ -164,7 +165,7 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
     else:
         doc["b_window"] = {"saturation_per_s": raw["window"]["saturation_per_s"],
                            "best_concurrency": raw["window"]["best_concurrency"],
-                           "ratio_vs_relay": {"throughput": _ratio(raw["window"]["saturation_per_s"],
+                           "ratio_vs_relay": {"throughput": ratio(raw["window"]["saturation_per_s"],
                                                                    base["saturation_per_s"])}}
     if "reconciliation" in raw["window"]:
         doc["b_window"]["reconciliation"] = raw["window"]["reconciliation"]
@@ -172,11 +173,11 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
     doc["relay_diagnostics"] = {
         k: {"label": v["label"], "concurrency": v["closed"]["concurrency"],
             "throughput_per_s": v["closed"]["throughput_per_s"],
-            "ratio_vs_relay": _ratio(v["closed"]["throughput_per_s"], base["saturation_per_s"]),
+            "ratio_vs_relay": ratio(v["closed"]["throughput_per_s"], base["saturation_per_s"]),
             "cpu_us_per_exchange": sum(v["closed"].get("cpu_us_per_call", {}).values()) or None,
             "cpu_us_per_call": v["closed"].get("cpu_us_per_call", {}),
             "serial_p50_ms": v["serial"]["latency"]["p50_ms"],
-            "serial_p50_ratio_vs_relay": _ratio(v["serial"]["latency"]["p50_ms"], base["serial_p50_ms"])}
+            "serial_p50_ratio_vs_relay": ratio(v["serial"]["latency"]["p50_ms"], base["serial_p50_ms"])}
         for k, v in diag.items()}
     if "serial_timeline" in raw["tongban"]:
         doc["b_tongban"]["serial_timeline"] = raw["tongban"]["serial_timeline"]
@@ -187,8 +188,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
     opts = raw.get("options") or {}
     if opts:
         ref = next(iter(opts.values()))["throughput_per_s"]
-        doc["options"] = {k: {"throughput_per_s": v["throughput_per_s"], "vs_default": _ratio(v["throughput_per_s"], ref),
-                              "ratio_vs_relay": _ratio(v["throughput_per_s"], base["saturation_per_s"]),
+        doc["options"] = {k: {"throughput_per_s": v["throughput_per_s"], "vs_default": ratio(v["throughput_per_s"], ref),
+                              "ratio_vs_relay": ratio(v["throughput_per_s"], base["saturation_per_s"]),
                               "p50_ms": v["latency"]["p50_ms"], "eligible_for_c": v["eligible"],
                               "cpu_us_per_call": v.get("cpu_us_per_call", {}),
                               "cpu_us_per_exchange": sum(v.get("cpu_us_per_call", {}).values()) or None,
@@ -203,7 +204,7 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
     doc["scaling"]["thirty_three_nodes_cpu_us_per_call"] = sc["thirty_three_nodes"].get("cpu_us_per_call", {})
     cpu33 = sum(sc["thirty_three_nodes"].get("cpu_us_per_call", {}).values())
     cpu3 = sum(sc.get("three_nodes_cpu_us_per_call", {}).values())
-    doc["scaling"]["cpu_implied_ratio"] = _ratio(cpu3, cpu33)
+    doc["scaling"]["cpu_implied_ratio"] = ratio(cpu3, cpu33)
     # Context switches per exchange: where the load spreads over 32 streams, few
     # envelopes share a write or a wake-up, so each one pays for them (profile-notes).
     doc["scaling"]["switches_per_call"] = {"three": sc.get("three_nodes_switches_per_call", {}),

@@ -105,7 +105,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
     candidate = None
     if out["fastest"]:
         label = out["fastest"]["setting"]
-        candidate = Candidate(label, _option(label), out["fastest"]["one_province_process"])
+        candidate = Candidate(label, _option(label), out["options"][label]["one_province_process"])
     out["paired"] = measure_pairs(
         rounds=_PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS, work=work, pki=pki, world=world,
         pair=(ORIGIN, TARGET), base_cfg=base_cfg, sizes=sizes,
@@ -246,7 +246,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
         lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
         r = measure([Load("fastest", lg)], plan, say, half)["fastest"]
         lg.quit()
-    return {**r, "setting": label, "node_args": best["node_args"], "one_province_process": best["one_province_process"]}
+    return {**r, "setting": label, "node_args": best["node_args"]}
 
 
 def _option(label: str) -> NodeOptions:
