@@ -65,6 +65,7 @@ __all__ = [
     "canonical_bytes",
     "load_unexpired_message_ids",
     "read_entries",
+    "unanswered_requests",
     "verify_ledger",
 ]
 
@@ -383,6 +384,11 @@ def read_entries(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
+    return _select_rows(path, sql, params)
+
+
+def _select_rows(path: Path, sql: str, params: list[object]) -> list[LedgerRow]:
+    """The rows ``sql`` (a ``SELECT_ROWS`` query) returns, as ``LedgerRow``s."""
     result: list[LedgerRow] = []
     with closing(open_for_reading(path)) as conn:
         try:
@@ -396,6 +402,29 @@ def read_entries(
         except sqlite3.Error as e:
             raise LedgerError(f"ledger {path}: cannot read: {e}") from e
     return result
+
+
+def unanswered_requests(path: str | os.PathLike[str], *, node_code: str) -> list[LedgerRow]:
+    """Requests ``node_code`` sent whose answer or failure never reached this ledger,
+    oldest first, one row per request digest (its first ``sent`` row).
+
+    Answered or failed means: a ``rejected`` row with the same request digest, or a
+    ``received`` row addressed to ``node_code`` with it. Registrations are not counted.
+    A restarted node closes these (``NodeCore``). SQLite does the matching (the closed
+    digests become one temporary index), so a restart reads the ledger file once and
+    keeps only the open requests in memory, however long the ledger.
+    """
+    path = Path(path)
+    sql = (
+        f"{SELECT_ROWS} WHERE direction = 'sent' AND sender = ? AND request_digest <> '' "
+        "AND flow <> 'registration' AND request_digest NOT IN ("
+        f"SELECT request_digest FROM {TABLE} WHERE request_digest <> '' "
+        "AND (direction = 'rejected' OR (direction = 'received' AND receiver = ?))) ORDER BY seq"
+    )
+    first: dict[str, LedgerRow] = {}
+    for row in _select_rows(path, sql, [node_code, node_code]):
+        first.setdefault(row.entry.request_digest, row)
+    return list(first.values())
 
 
 def load_unexpired_message_ids(path: str | os.PathLike[str], *, now_ns: int) -> dict[str, int]:

@@ -15,7 +15,7 @@ import grpc
 from exchange.directory import DirectoryView, verify_directory
 from exchange.dsse import DsseEnvelope, pae_digest
 from exchange.errors import DirectoryError, TongbanError
-from exchange.ledger import Ledger, LedgerEntry, load_unexpired_message_ids
+from exchange.ledger import Ledger, LedgerEntry, load_unexpired_message_ids, unanswered_requests
 from exchange.opener import Opened, open_envelope, peek_header
 from exchange.payloads import PayloadKind, spec_of
 from exchange.replay import ReplayWindow
@@ -133,20 +133,12 @@ class NodeCore:
     def _close_interrupted(self) -> None:
         """After a crash: every request this node sent whose answer or failure never
         reached its ledger gets its terminal row now, so nothing is unaccounted for."""
-        from exchange.ledger import read_entries
-
-        rows = [r.entry for r in read_entries(self.db_path)]
-        closed = {e.request_digest for e in rows
-                  if e.request_digest and (e.direction == "rejected" or
-                                           (e.direction == "received" and e.receiver == self.code))}
-        for e in rows:
-            if (e.direction == "sent" and e.sender == self.code and e.request_digest
-                    and e.request_digest not in closed and e.flow != "registration"):
-                self.ledger.append(LedgerEntry(**{
-                    **{f: getattr(e, f) for f in LedgerEntry.__dataclass_fields__},
-                    "at_ns": self.clock(), "direction": "rejected", "outcome": "interrupted",
-                    "reason": f"node {self.code} restarted before the answer to {e.message_id} arrived"}))
-                closed.add(e.request_digest)
+        for row in unanswered_requests(self.db_path, node_code=self.code):
+            e = row.entry
+            self.ledger.append(LedgerEntry(**{
+                **{f: getattr(e, f) for f in LedgerEntry.__dataclass_fields__},
+                "at_ns": self.clock(), "direction": "rejected", "outcome": "interrupted",
+                "reason": f"node {self.code} restarted before the answer to {e.message_id} arrived"}))
 
     def facts(self, pb: envelope_pb2.Envelope) -> tuple[bytes, int]:
         """SHA-256 and size of ``pb``'s serialised bytes, computed once per envelope

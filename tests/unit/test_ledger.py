@@ -30,6 +30,7 @@ from exchange.ledger import (
     LedgerRow,
     load_unexpired_message_ids,
     read_entries,
+    unanswered_requests,
     verify_ledger,
 )
 
@@ -452,6 +453,62 @@ def test_load_unexpired_message_ids(db: Path) -> None:
         "身份-🆔": NOW + 7,
     }
     assert load_unexpired_message_ids(db, now_ns=NOW + 100) == {}
+
+
+def request_row(i: int, direction: str, digest: str, **overrides: object) -> LedgerEntry:
+    """A row of node 440000's own ecert.fetch with ``digest`` (sent by it, or its answer)."""
+    sender, receiver = ("440000", "510000") if direction == "sent" else ("510000", "440000")
+    return entry(i, **{"direction": direction, "request_digest": digest, "sender": sender,
+                       "receiver": receiver, **overrides})
+
+
+def test_unanswered_requests_are_this_nodes_sent_requests_with_no_answer_or_failure(db: Path) -> None:
+    write(db, [
+        request_row(1, "sent", "d-answered"),
+        request_row(2, "received", "d-answered"),
+        request_row(3, "sent", "d-open"),
+        request_row(4, "sent", "d-open"),  # a retry: one row for the request, the first
+        request_row(5, "rejected", "d-failed-first"),  # a failure ledgered before the send
+        request_row(6, "sent", "d-failed-first"),
+        request_row(7, "sent", "d-failed"),
+        request_row(8, "rejected", "d-failed", sender="000000"),
+        request_row(9, "sent", "d-registration", flow="registration"),
+        request_row(10, "sent", "d-someone-else", sender="110000"),
+        request_row(11, "sent", "d-answer-to-another"),
+        request_row(12, "received", "d-answer-to-another", receiver="110000"),
+        request_row(13, "sent", ""),
+        request_row(14, "sent", "d-open-later"),
+    ])
+    rows = unanswered_requests(db, node_code="440000")
+    assert [(r.seq, r.entry.request_digest) for r in rows] == [
+        (3, "d-open"), (11, "d-answer-to-another"), (14, "d-open-later")]
+    assert rows[0].entry == request_row(3, "sent", "d-open")
+    assert unanswered_requests(db, node_code="510000") == []
+
+
+_DIGESTS = st.sampled_from(["", "d1", "d2"])
+_ROWS = st.lists(st.tuples(st.sampled_from(DIRECTIONS), st.sampled_from(["440000", "510000"]),
+                           st.sampled_from(["440000", "510000"]), _DIGESTS,
+                           st.sampled_from(["ecert.fetch", "registration"])), max_size=25)
+
+
+@given(rows=_ROWS)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_unanswered_requests_match_the_rule_applied_to_every_row(tmp_path: Path, rows: list[tuple[str, ...]]) -> None:
+    """SQLite's answer is the rule applied to the whole ledger in memory (as it was done before)."""
+    db = Path(tempfile.mkdtemp(dir=tmp_path)) / "440000.sqlite"
+    entries = [entry(i, direction=d, sender=s, receiver=r, request_digest=g, flow=f)
+               for i, (d, s, r, g, f) in enumerate(rows)]
+    write(db, entries)
+    closed = {e.request_digest for e in entries if e.request_digest and (
+        e.direction == "rejected" or (e.direction == "received" and e.receiver == "440000"))}
+    expected = []
+    for seq, e in enumerate(entries, 1):
+        if (e.direction == "sent" and e.sender == "440000" and e.request_digest
+                and e.request_digest not in closed and e.flow != "registration"):
+            expected.append(seq)
+            closed.add(e.request_digest)
+    assert [r.seq for r in unanswered_requests(db, node_code="440000")] == expected
 
 
 # -- verification and tampering ------------------------------------------------------------
