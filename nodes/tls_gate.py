@@ -318,6 +318,13 @@ class TlsGate:
         self._server = await loop.create_server(lambda: _Accept(self), host, port, backlog=1024)
         return int(self._server.sockets[0].getsockname()[1])
 
+    async def handshakes_done(self, timeout_s: float = 10.0) -> None:
+        """Wait (at most ``timeout_s``) until every handshake under way has ended: each
+        refused one reported to ``on_refused``, each accepted one relayed. A refused client
+        may see its connection close before the gate has reported why."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+
     async def stop(self) -> None:
         """Stop listening; abort the handshakes in progress and every relayed connection."""
         if self._server is not None:

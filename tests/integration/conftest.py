@@ -48,6 +48,11 @@ class Country:
     async def _make_province(self, code: str) -> ProvinceNode:
         return ProvinceNode(code=code, pki_dir=self.pki, data_dir=self.data, hub=f"127.0.0.1:{self.hub_port}")
 
+    async def _handshakes_done(self) -> None:
+        for node in (self.hub, *self.provinces.values()):
+            if node.server is not None and node.server.gate is not None:
+                await node.server.gate.handshakes_done()
+
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return fut.result(timeout=60)
@@ -61,6 +66,9 @@ class Country:
         self.loop.close()
 
     def flush_ledgers(self) -> None:
+        """Commit every node's ledger rows, once the handshakes its TLS gate is still
+        deciding have ended (a refused client can fail before the gate ledgers why)."""
+        self.call(self._handshakes_done())
         self.hub.core.ledger.flush()
         for node in self.provinces.values():
             node.core.ledger.flush()

@@ -348,6 +348,26 @@ def test_silent_client_is_refused_when_the_handshake_times_out(run: Any, pki: Pk
     run(go())
 
 
+def test_handshakes_done_waits_for_the_handshake_under_way_and_its_report(run: Any, pki: Pki) -> None:
+    async def go() -> None:
+        async with rig(pki) as r:
+            await r.gate.handshakes_done()  # none under way: returns at once
+            reader, writer = await asyncio.open_connection("127.0.0.1", r.port)
+            writer.write(b"\x16\x03\x01\x02\x00")  # the start of a ClientHello, and no more
+            await writer.drain()
+            waiting = asyncio.ensure_future(r.gate.handshakes_done())
+            done, _ = await asyncio.wait([waiting], timeout=0.2)
+            assert not done and r.gate.stats.refused == {}  # the handshake is still open
+            writer.close()
+            await writer.wait_closed()
+            await asyncio.wait_for(waiting, 10)
+            assert r.gate.stats.refused == {"tls_protocol": 1}  # reported before it returned
+            refused_as(r.refused.get_nowait(), "tls_protocol",
+                       f"{PROTO} the connection closed before the handshake completed")
+            assert await reader.read() == b""
+    run(go())
+
+
 def test_connections_beyond_max_handshakes_are_closed_at_once_as_busy(run: Any, pki: Pki) -> None:
     async def go() -> None:
         async with rig(pki, max_handshakes=1) as r:
