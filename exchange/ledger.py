@@ -408,11 +408,13 @@ def unanswered_requests(path: str | os.PathLike[str], *, node_code: str) -> list
     """Requests ``node_code`` sent whose answer or failure never reached this ledger,
     oldest first, one row per request digest (its first ``sent`` row).
 
-    Answered or failed means: a ``rejected`` row with the same request digest, or a
-    ``received`` row addressed to ``node_code`` with it. Registrations are not counted.
-    A restarted node closes these (``NodeCore``). SQLite does the matching (the closed
-    digests become one temporary index), so a restart reads the ledger file once and
-    keeps only the open requests in memory, however long the ledger.
+    Answered or failed means: any ``rejected`` row with the same request digest, or a
+    ``received`` row addressed to ``node_code`` with it. ``sent`` rows of the
+    registration flow are never open requests. A restarted node closes these
+    (``NodeCore``). SQLite does the matching in two scans of the table (the closing
+    digests become one temporary index), so memory holds the open requests' ``sent``
+    rows, not the ledger. Rows are checked only as far as they are returned: use
+    ``verify_ledger`` to check a ledger.
     """
     path = Path(path)
     sql = (

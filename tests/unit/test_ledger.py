@@ -471,13 +471,17 @@ def test_unanswered_requests_are_this_nodes_sent_requests_with_no_answer_or_fail
         request_row(5, "rejected", "d-failed-first"),  # a failure ledgered before the send
         request_row(6, "sent", "d-failed-first"),
         request_row(7, "sent", "d-failed"),
-        request_row(8, "rejected", "d-failed", sender="000000"),
+        request_row(8, "rejected", "d-failed", sender="440000", receiver="510000"),  # its own failure
         request_row(9, "sent", "d-registration", flow="registration"),
         request_row(10, "sent", "d-someone-else", sender="110000"),
         request_row(11, "sent", "d-answer-to-another"),
         request_row(12, "received", "d-answer-to-another", receiver="110000"),
         request_row(13, "sent", ""),
         request_row(14, "sent", "d-open-later"),
+        request_row(15, "sent", "d-registered"),
+        request_row(16, "received", "d-registered", flow="registration"),  # closes all the same
+        request_row(17, "sent", "d-refused-by-the-hub"),
+        request_row(18, "rejected", "d-refused-by-the-hub", sender="000000", receiver="510000"),
     ])
     rows = unanswered_requests(db, node_code="440000")
     assert [(r.seq, r.entry.request_digest) for r in rows] == [
@@ -493,7 +497,7 @@ _ROWS = st.lists(st.tuples(st.sampled_from(DIRECTIONS), st.sampled_from(["440000
 
 
 @given(rows=_ROWS)
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_unanswered_requests_match_the_rule_applied_to_every_row(tmp_path: Path, rows: list[tuple[str, ...]]) -> None:
     """SQLite's answer is the rule applied to the whole ledger in memory (as it was done before)."""
     db = Path(tempfile.mkdtemp(dir=tmp_path)) / "440000.sqlite"
