@@ -58,6 +58,11 @@ class NodeOptions:
         return ["--transport", self.transport, "--tls-gate" if self.tls_gate else "--no-tls-gate"]
 
 
+def province_groups(codes: list[str], *, one_process: bool) -> list[list[str]]:
+    """How province ``codes`` share node processes: all in one, or one process each."""
+    return [list(codes)] if one_process else [[code] for code in codes]
+
+
 def copy_world(world: Path, data: Path, codes: list[str]) -> Path:
     """A fresh data directory (the nodes ledger into their sqlite files)."""
     shutil.rmtree(data, ignore_errors=True)

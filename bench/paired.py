@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.cluster import Cluster, NodeOptions, copy_world
+from bench.cluster import Cluster, NodeOptions, copy_world, province_groups
 from bench.report import ratio
 
 __all__ = ["Candidate", "measure_pairs", "summarise_rounds"]
@@ -99,7 +99,7 @@ def measure_pairs(*, rounds: int, work: Path, pki: Path, world: Path, pair: tupl
         if candidate is not None:
             c = stack.enter_context(Cluster(work / "paired-candidate"))
             c.start_tongban(pki=pki, data=copy_world(world, work / "paired-candidate" / "data", [origin, target]),
-                            groups=[[origin, target]] if candidate.one_process else [[origin], [target]],
+                            groups=province_groups([origin, target], one_process=candidate.one_process),
                             options=candidate.options)
             lc = c.loadgen({**base_cfg, "driver": "exchange", **candidate.options.client_config()})
 

@@ -23,7 +23,7 @@ from certs.pki import HUB_CODE, PROVINCE_CODES
 from exchange.cache import ensure_pki, ensure_world
 from exchange.reconcile import reconcile
 
-from bench.cluster import Cluster, NodeOptions, copy_world, sample_jobs
+from bench.cluster import Cluster, NodeOptions, copy_world, province_groups, sample_jobs
 from bench.measure import Load, Plan, Say, measure, point, strip
 from bench.paired import Candidate, measure_pairs
 from bench.timeline import format_timeline, signature_costs, timeline_from_ledgers
@@ -200,7 +200,7 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     for n in range(_OPTION_PASSES):
         for i, (label, opts, one_process, _eligible) in enumerate(candidates):
             d = work / f"option-{n}-{i}"
-            groups = [[ORIGIN, TARGET]] if one_process else [[ORIGIN], [TARGET]]
+            groups = province_groups([ORIGIN, TARGET], one_process=one_process)
             with Cluster(d) as c:
                 c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups,
                                 options=opts)
@@ -240,7 +240,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     opts = _option(label)
     say(f"(c) fastest mode = {label}: measured like (b), then turn about with (b) in the paired rounds")
     d = work / "fastest"
-    groups = [[ORIGIN, TARGET]] if best["one_province_process"] else [[ORIGIN], [TARGET]]
+    groups = province_groups([ORIGIN, TARGET], one_process=best["one_province_process"])
     with Cluster(d) as c:
         c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups, options=opts)
         lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
