@@ -40,7 +40,11 @@ class _Tally:
     def __init__(self) -> None:
         self.flows: dict[str, FlowStats] = {}
         self.origins: dict[str, FlowStats] = {}
+        #: completion second -> its stats, for the last two seconds only; earlier seconds
+        #: are final and kept encoded in ``sealed`` (a histogram takes 170 KiB live, a few
+        #: KiB encoded: a long run must not grow by a live histogram every second).
         self.seconds: dict[int, FlowStats] = {}
+        self.sealed: dict[int, dict[str, Any]] = {}
         self.pairs: Counter[str] = Counter()
         self.fired = 0
         self.done = 0
@@ -57,27 +61,40 @@ class _Tally:
     def record(self, req: dict[str, Any], outcome: str, latency_us: int, result: str, second: int,
                counted: bool) -> None:
         self.done += 1
-        self.seconds.setdefault(second, FlowStats(str(second))).record(outcome, latency_us)
+        self._second(second).record(outcome, latency_us)
         if counted:
             self.flows.setdefault(req["flow"], FlowStats(req["flow"])).record(outcome, latency_us, result)
             self.origins.setdefault(req["origin"], FlowStats(req["origin"])).record(outcome, latency_us)
             self.pairs[f"{req['origin']}>{req['target']}"] += 1
+
+    def _second(self, second: int) -> FlowStats:
+        s = self.seconds.get(second)
+        if s is None:
+            sealed = self.sealed.pop(second, None)  # only if the clock stepped back
+            s = self.seconds[second] = FlowStats.from_json(sealed) if sealed else FlowStats(str(second))
+            for t in [t for t in self.seconds if t < second - 1]:
+                self.sealed[t] = self.seconds.pop(t).to_json()
+        return s
+
+    def second_json(self, second: int) -> dict[str, Any] | None:
+        """The stats of requests completed in ``second``, as in the result document."""
+        s = self.seconds.get(second)
+        return s.to_json() if s is not None else self.sealed.get(second)
 
     def to_json(self, elapsed_s: float) -> dict[str, Any]:
         return {
             "elapsed_s": elapsed_s, "fired": self.fired, "done": self.done, "interrupted": self.interrupted,
             "flows": [s.to_json() for s in self.flows.values()],
             "origins": [s.to_json() for s in self.origins.values()],
-            "seconds": [s.to_json() for _, s in sorted(self.seconds.items())],
+            "seconds": [self.second_json(t) for t in sorted({*self.seconds, *self.sealed})],
             "pairs": dict(self.pairs),
             "apply": self.apply,
         }
 
 
 def _progress(second: int, tally: _Tally) -> None:
-    s = tally.seconds.get(second)
     doc = {"event": "progress", "t": second, "fired": tally.fired, "done": tally.done,
-           "stats": s.to_json() if s else None}
+           "stats": tally.second_json(second)}
     sys.stdout.write(json.dumps(doc) + "\n")
     sys.stdout.flush()
 
@@ -147,7 +164,7 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     stop = asyncio.Event()
     if progress:  # running as its own process: SIGTERM means "stop now, keep what you measured"
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    tasks = []
+    pending: set[asyncio.Future[None]] = set()  # in flight only: a long run must not keep every task
     for req in sorted(plan["requests"], key=lambda r: r["at_s"]):
         delay = start + req["at_s"] - time.time()
         if delay > 0:
@@ -156,15 +173,17 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         if stop.is_set():
             break
         tally.fired += 1
-        tasks.append(asyncio.ensure_future(one(req)))
-    if tasks:
+        task = asyncio.ensure_future(one(req))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
         stopper = asyncio.ensure_future(stop.wait())
-        pending = set(tasks)
-        while pending and not stop.is_set():
-            _, pending = await asyncio.wait(pending | {stopper}, return_when=asyncio.FIRST_COMPLETED)
-            pending.discard(stopper)
-        if pending:  # interrupted: give in-flight calls a moment, then give up on them
-            _, late = await asyncio.wait(pending, timeout=2.0)
+        remaining = set(pending)
+        while remaining and not stop.is_set():
+            _, remaining = await asyncio.wait(remaining | {stopper}, return_when=asyncio.FIRST_COMPLETED)
+            remaining.discard(stopper)
+        if remaining:  # interrupted: give in-flight calls a moment, then give up on them
+            _, late = await asyncio.wait(remaining, timeout=2.0)
             for t in late:
                 t.cancel()
         stopper.cancel()

@@ -56,7 +56,10 @@ class LiveProgress:
         if stats:
             s = FlowStats.from_json(stats)
             self.running.merge(s)
-            self.last_second.setdefault(int(doc["t"]), FlowStats("s")).merge(s)
+            second = int(doc["t"])
+            self.last_second.setdefault(second, FlowStats("s")).merge(s)
+            for t in [t for t in self.last_second if t < second - 2]:  # only the last second is shown
+                del self.last_second[t]
 
     def tick(self, elapsed_s: float, active_faults: Sequence[str]) -> None:
         self.elapsed_s = elapsed_s
