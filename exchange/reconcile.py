@@ -16,6 +16,7 @@ chains; reading every row into memory took 970 MiB and 25.8 s.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -46,6 +47,8 @@ _EVENT_NO = {name: i for i, name in enumerate(_EVENTS)}
 _HOP_NOS = tuple((name, _EVENT_NO[a], _EVENT_NO[b]) for name, (a, b) in HOPS.items())
 #: SQLite page cache of the temporary event database, in KiB (negative: see PRAGMA cache_size).
 _EVENT_CACHE_KIB = 64 * 1024
+#: How long a query waits for a ledger's lock (as the ledger module's readers do).
+_BUSY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -148,8 +151,17 @@ class _HopEvents:
 
     def __init__(self) -> None:
         self._conn = sqlite3.connect("", uri=True, isolation_level=None)
-        self._conn.execute(f"PRAGMA cache_size = -{_EVENT_CACHE_KIB}")
-        self._conn.execute("CREATE TABLE event (trace_id TEXT NOT NULL, name INTEGER NOT NULL, at_ns INTEGER NOT NULL)")
+        try:
+            self._conn.execute(f"PRAGMA cache_size = -{_EVENT_CACHE_KIB}")
+            self._conn.execute(
+                "CREATE TABLE event (trace_id TEXT NOT NULL, name INTEGER NOT NULL, at_ns INTEGER NOT NULL)"
+            )
+        except sqlite3.Error as e:
+            self._conn.close()
+            raise LedgerError(f"reconcile: cannot create the temporary hop-event database: {e}") from e
+        except BaseException:
+            self._conn.close()
+            raise
 
     def add(self, db: Path, *, code: str, is_hub: bool, kinds: _Kinds) -> None:
         """Copy one ledger's hop events, in ledger order (SQLite to SQLite, no Python per row)."""
@@ -173,16 +185,23 @@ class _HopEvents:
         except sqlite3.Error as e:
             raise LedgerError(f"ledger {db}: cannot open: {e}") from e
         try:
+            # (an at_ns that is not an integer can only be a hand-made row: it has no hop to time)
             conn.execute(
                 "INSERT INTO event SELECT trace_id, name, at_ns FROM "
-                f"(SELECT seq, trace_id, at_ns, {name} AS name FROM led.ledger WHERE trace_id <> '') "
-                "WHERE name IS NOT NULL ORDER BY seq",
+                f"(SELECT seq, trace_id, at_ns, {name} AS name FROM led.ledger "
+                "WHERE trace_id <> '' AND typeof(at_ns) = 'integer') WHERE name IS NOT NULL ORDER BY seq",
                 params,
             )
-        except sqlite3.Error as e:
-            raise LedgerError(f"ledger {db}: cannot read: {e}") from e
-        finally:
+        except BaseException as e:
+            with contextlib.suppress(sqlite3.Error):  # the error under way is the one to report
+                conn.execute("DETACH DATABASE led")
+            if isinstance(e, sqlite3.Error):
+                raise LedgerError(f"ledger {db}: cannot copy its hop events to the temporary database: {e}") from e
+            raise
+        try:
             conn.execute("DETACH DATABASE led")
+        except sqlite3.Error as e:
+            raise LedgerError(f"ledger {db}: cannot detach it after reading: {e}") from e
 
     def hops(self) -> dict[str, Any]:
         """Per hop: count, p50 and p99 in ms over the traces that have both its events."""
@@ -218,8 +237,9 @@ def _record(record: list[tuple[Any, int, int]], at: dict[int, int]) -> None:
 def reconcile(data_dir: Path, codes: Iterable[str], *, hub: str = "000000") -> Reconciliation:
     """Verify every ledger under ``data_dir`` and account for every request.
 
-    A ledger whose chain does not verify, or that cannot be read, is listed in
-    ``ledgers`` with its error and counts for nothing else.
+    A ledger whose chain does not verify, or that is missing or not a ledger, is
+    listed in ``ledgers`` with its error and counts for nothing else. A ledger that
+    verifies and then cannot be read raises LedgerError (it changed under us).
     """
     rec = Reconciliation()
     with closing(_HopEvents()) as events:
@@ -234,7 +254,10 @@ def reconcile(data_dir: Path, codes: Iterable[str], *, hub: str = "000000") -> R
             except TongbanError as e:
                 rec.ledgers[code] = {"rows": 0, "verified": False, "error": str(e)}
                 continue
-            conn = sqlite3.connect(db.resolve().as_uri() + "?mode=rw", uri=True)
+            try:
+                conn = sqlite3.connect(db.resolve().as_uri() + "?mode=rw", uri=True, timeout=_BUSY_TIMEOUT_S)
+            except sqlite3.Error as e:
+                raise LedgerError(f"ledger {db}: cannot open: {e}") from e
             with closing(conn):
                 try:
                     conn.execute("PRAGMA query_only = ON")

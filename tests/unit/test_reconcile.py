@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchange.errors import TongbanError
+from exchange.errors import LedgerChainError, TongbanError
 from exchange.ledger import Ledger, LedgerEntry, read_entries, verify_ledger
 from exchange.metrics import new_histogram
 from exchange.payloads import (
@@ -90,7 +90,8 @@ def test_every_rule_on_hand_built_ledgers(tmp_path: Path) -> None:
         row(2, "received", DIRECTORY, HUB, A, message_id="dir", trace_id="dir"),
         row(800, "rejected", ECERT_REQUEST, B, A, message_id="x", trace_id="x", outcome="replayed"),
     ]
-    rows[B] += [row(900, "sent", ECERT_RESPONSE, B, A, message_id="late", trace_id="")]  # no trace
+    rows[B] += [row(900, "sent", ECERT_RESPONSE, B, A, message_id="late", trace_id=""),  # no trace: no hop
+                row(950, "received", ECERT_REQUEST, A, B, message_id="late-q", trace_id="")]
     for code, entries in rows.items():
         write(tmp_path, code, entries)
     # a province whose ledger was edited after the run, and one with no ledger at all
@@ -109,7 +110,7 @@ def test_every_rule_on_hand_built_ledgers(tmp_path: Path) -> None:
     assert "310000.sqlite: row 1" in rec.ledgers["310000"]["error"]
     assert rec.ledgers["320000"]["verified"] is False and rec.ledgers["320000"]["rows"] == 0
     assert "no such file" in rec.ledgers["320000"]["error"]
-    # t0..t2 have all eight events; t3 has origin_sent twice (the later wins) and nothing at the hub
+    # t0..t2 have all eight events; t3..t6 never reached the hub, so they time no hop
     assert rec.hops == {
         "origin_to_hub_ms": {"count": 3, "p50": 1.0, "p99": 1.0},
         "hub_ms": {"count": 3, "p50": 1.0, "p99": 1.0},
@@ -125,10 +126,15 @@ def test_a_repeated_event_counts_its_last_row(tmp_path: Path) -> None:
     rows[HUB].insert(2, row(5, "forwarded", ECERT_REQUEST, A, B, message_id="q", trace_id="t"))  # re-forwarded
     for code, entries in rows.items():
         write(tmp_path, code, entries)
+    # and a second province that saw the request too (2 ms after the hub forwarded it at 5)
+    write(tmp_path, "310000", [row(7, "received", ECERT_REQUEST, A, B, message_id="q", trace_id="t")])
     hops = reconcile(tmp_path, [HUB, A, B]).hops
     # 1 -> 5 ms, not 1 -> 2 (HdrHistogram's 3 significant digits: 4,000 µs reads back as 4,001)
     assert hops["hub_ms"] == {"count": 1, "p50": 4.001, "p99": 4.001}
-    assert hops["hub_to_target_ms"] == {"count": 1, "p50": 0.001, "p99": 0.001}  # negative: floor 1 µs
+    assert hops["hub_to_target_ms"] == {"count": 1, "p50": 0.001, "p99": 0.001}  # B's at 3: floor 1 µs
+    # in a ledger read later: 310000's row wins over B's
+    assert reconcile(tmp_path, [HUB, A, B, "310000"]).hops["hub_to_target_ms"]["p50"] == 2.0
+    assert reconcile(tmp_path, [HUB, A, "310000", B]).hops["hub_to_target_ms"]["p50"] == 0.001
 
 
 def _reference(data_dir: Path, codes: list[str], hub: str = HUB) -> dict[str, Any]:
@@ -147,7 +153,14 @@ def _reference(data_dir: Path, codes: list[str], hub: str = HUB) -> dict[str, An
     traces: dict[str, dict[str, int]] = {}
     for code in codes:
         db = data_dir / f"{code}.sqlite"
-        ledgers[code] = {"rows": verify_ledger(db).rows, "verified": True}
+        try:
+            ledgers[code] = {"rows": verify_ledger(db).rows, "verified": True}
+        except LedgerChainError as e:
+            ledgers[code] = {"rows": None, "verified": False, "error": str(e)}
+            continue
+        except TongbanError as e:
+            ledgers[code] = {"rows": 0, "verified": False, "error": str(e)}
+            continue
         entries = [r.entry for r in read_entries(db)]
         for e in entries:
             k = kind(e)
@@ -198,7 +211,8 @@ def _reference(data_dir: Path, codes: list[str], hub: str = HUB) -> dict[str, An
             for name, h in hists.items()}
     return {"summary": {"sent": sent, "delivered": delivered, "rejected": rejected, "failed": failed,
                         "lost": sent - delivered - rejected - failed},
-            "served": served, "bytes": sizes, "ledgers": ledgers, "hops": hops}
+            "served": dict(served), "bytes": {flow: dict(c) for flow, c in sizes.items()}, "ledgers": ledgers,
+            "hops": hops}
 
 
 _CODES = (HUB, A, B, "")
@@ -218,13 +232,18 @@ _rows = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(hub_rows=_rows, a_rows=_rows, b_rows=_rows)
+@given(hub_rows=_rows, a_rows=_rows, b_rows=_rows, tamper=st.booleans())
 def test_reconcile_agrees_with_the_in_memory_rule(tmp_path_factory: Any, hub_rows: list[LedgerEntry],
-                                                   a_rows: list[LedgerEntry], b_rows: list[LedgerEntry]) -> None:
+                                                   a_rows: list[LedgerEntry], b_rows: list[LedgerEntry],
+                                                   tamper: bool) -> None:
     data = tmp_path_factory.mktemp("ledgers")
     for code, entries in ((HUB, hub_rows), (A, a_rows), (B, b_rows)):
         write(data, code, entries)
-    rec = reconcile(data, [HUB, A, B])
-    got = {"summary": rec.summary(), "served": rec.served, "bytes": rec.bytes, "ledgers": rec.ledgers,
-           "hops": rec.hops}
-    assert got == _reference(data, [HUB, A, B])
+    if tamper:  # B's ledger edited after the run: it must count for nothing
+        with sqlite3.connect(data / f"{B}.sqlite") as conn:
+            conn.execute("UPDATE ledger SET outcome = 'ok!' WHERE seq = (SELECT MAX(seq) FROM ledger)")
+    codes = [HUB, A, B, "310000"]  # 310000 has no ledger
+    rec = reconcile(data, codes)
+    got = {"summary": rec.summary(), "served": dict(rec.served), "ledgers": rec.ledgers, "hops": rec.hops,
+           "bytes": {flow: dict(c) for flow, c in rec.bytes.items()}}  # dicts: a zero count must match too
+    assert got == _reference(data, codes)

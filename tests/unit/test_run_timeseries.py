@@ -58,19 +58,25 @@ def test_a_late_record_into_a_sealed_second_is_kept() -> None:
     assert (s.ok, s.count) == (3, 4)  # and its timeout
     assert s.percentile_ms(100) == _ms(50)
     assert len(tally.to_json(10.0)["seconds"]) == 10
+    tally.record(REQ, "ok", 1000, "match", 10, True)  # the clock is back: second 3 is sealed again
+    assert sorted(tally.seconds) == [9, 10]
+    assert FlowStats.from_json(tally.second_json(3)).count == 4
 
 
 def test_the_report_time_series_merges_each_second_across_load_generators(tmp_path: Path) -> None:
     result = RunResult(scenario=load_scenario(ROOT / "scenarios" / "quickstart.toml"), out_dir=tmp_path)
-    first, second = _tally(6, 4).to_json(6.0), _tally(4, 1).to_json(4.0)
-    second["seconds"][2] = FlowStats("2").to_json()  # a second with nothing completed in it
-    result.merge_loadgen(first)
-    result.merge_loadgen(second)
+    first, second = _tally(6, 4), _tally(4, 1)
+    for _ in range(3):  # second 7: only timeouts; second 6: nothing completed anywhere
+        first.record(REQ, "window_deadline_exceeded", 10_000_000, "", 7, True)
+    result.merge_loadgen(first.to_json(8.0))
+    doc = second.to_json(4.0)
+    doc["seconds"][2] = FlowStats("2").to_json()  # a second with nothing completed in this one
+    result.merge_loadgen(doc)
     ts = result.report()["timeseries"]
-    assert ts["t_s"] == [0, 1, 2, 3, 4, 5]
-    assert ts["ok"] == [5, 5, 4, 5, 4, 4]
-    assert ts["failed"] == [2, 0, 0, 2, 0, 0]
-    assert ts["p99_ms"] == [_ms(t + 1) for t in range(6)]
+    assert ts["t_s"] == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert ts["ok"] == [5, 5, 4, 5, 4, 4, 0, 0]
+    assert ts["failed"] == [2, 0, 0, 2, 0, 0, 0, 3]
+    assert ts["p99_ms"] == [*(_ms(t + 1) for t in range(6)), None, None]  # no ok: a gap, not 0
 
 
 def test_the_progress_view_forgets_old_seconds() -> None:
