@@ -110,8 +110,10 @@ def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, 
                 "note": "no candidate setting under 'options' beat the default mode by 5 % in this run (or the run "
                         "measured none: --quick), so (c) is (b)"}
     c = _figures(fastest)
-    measured = {**c, "ratio_vs_relay": _ratios(c, base), "setting": fastest["setting"],
-                "node_args": fastest["node_args"]}
+    measured = {**c, "setting": fastest["setting"], "node_args": fastest["node_args"]}
+    if fastest.get("relay_alongside"):  # measured turn about with (c), as (a) was with (b)
+        measured["relay_alongside"] = _figures(fastest["relay_alongside"])
+    measured["ratio_vs_relay"] = _ratios(c, measured.get("relay_alongside", base))
     pr = paired or {}
     vs_default = pr.get("candidate_vs_default_median")
     if vs_default is not None:
@@ -124,14 +126,16 @@ def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, 
                 "note": f"{fastest['setting']!r} beat the default in the candidate passes, but {how}; its sweep "
                         f"reached {c['saturation_per_s']}/s against (b)'s {b['saturation_per_s']}/s: the default "
                         "is the fastest mode this run measured, so (c) is (b)"}
-    if c["saturation_per_s"] >= b["saturation_per_s"]:
+    # Without paired rounds: the sweeps, each as a ratio to the relay measured turn about with it.
+    c_x, b_x = measured["ratio_vs_relay"]["throughput"], default["ratio_vs_relay"]["throughput"]
+    reached = (f"{c['saturation_per_s']}/s ({_fmt(c_x, '.3f')} x relay) against (b)'s {b['saturation_per_s']}/s "
+               f"({_fmt(b_x, '.3f')} x relay)")
+    if c_x is not None and b_x is not None and c_x >= b_x:
         return {**measured, "chosen_by": f"{fastest['setting']!r} beat the default in the candidate passes and its "
-                                         f"sweep reached {c['saturation_per_s']}/s against (b)'s "
-                                         f"{b['saturation_per_s']}/s"}
+                                         f"sweep reached {reached}"}
     return {**default,
             "note": f"{fastest['setting']!r} beat the default in the candidate passes, but measured like (b) it "
-                    f"reached {c['saturation_per_s']}/s against (b)'s {b['saturation_per_s']}/s: the default is "
-                    "the fastest mode this run measured, so (c) is (b)",
+                    f"reached {reached}: the default is the fastest mode this run measured, so (c) is (b)",
             "candidate_measured": measured}
 
 
@@ -284,9 +288,14 @@ def table(doc: dict[str, Any]) -> str:
         lines.append(f"(b) at half its own saturation ({o['rate_per_s']:g}/s): p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms")
     if chosen := doc["c_tongban_fastest"].get("chosen_by"):
         lines.append(f"(c) chosen: {chosen}")
+    if ra := doc["c_tongban_fastest"].get("relay_alongside"):
+        lines.append(f"(c)'s ratios are to the relay measured turn about with it: {_fmt(ra['saturation_per_s'], '.0f')}/s, "
+                     f"p50@open {_fmt(ra['open_p50_ms'], '.2f')}, p99@open {_fmt(ra['open_p99_ms'], '.2f')}, "
+                     f"p50 c=1 {_fmt(ra['serial_p50_ms'], '.2f')} ms (the (a) row: measured with (b))")
     if cand := doc["c_tongban_fastest"].get("candidate_measured"):
         lines.append(f"(c) candidate {cand['setting']!r} measured like (b): {cand['saturation_per_s']}/s "
-                     f"({_fmt(cand['ratio_vs_relay']['throughput'], '.2f')} x relay), "
+                     f"({_fmt(cand['ratio_vs_relay']['throughput'], '.2f')} x "
+                     f"{'the relay beside it' if cand.get('relay_alongside') else 'relay'}), "
                      + ("below (b) turn about" if (doc.get("paired") or {}).get("candidate_vs_default_median")
                         is not None else "below (b)") + ": (c) is the default")
     if rec := doc["b_window"].get("reconciliation"):

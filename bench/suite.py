@@ -100,7 +100,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
 
     best_c = out["tongban"]["best_concurrency"]
     out["options"] = _options(plan, work, pki, world, base_cfg, best_c, say) if plan.options else {}
-    out["fastest"] = _fastest(plan, work, pki, world, base_cfg, half, out["options"], say)
+    out["fastest"] = _fastest(plan, work, pki, world, base_cfg, sizes, half, out["options"], say)
     # Turn about: relay, (b) and the crowned (c) candidate, seconds apart in every round.
     candidate = None
     if out["fastest"]:
@@ -225,10 +225,12 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     return rows
 
 
-def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str, Any], half: float,
-             options: dict[str, Any], say: Say) -> dict[str, Any] | None:
+def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str, Any], sizes: dict[str, Any],
+             half: float, options: dict[str, Any], say: Say) -> dict[str, Any] | None:
     """(c): the eligible candidate that beat the default by ``_FASTEST_MARGIN``, measured
-    like (b) (sweep, open loop, one at a time); None when none did."""
+    like (b) (sweep, open loop, one at a time) and, like (b), turn about with the relay,
+    started again beside it (``relay_alongside``: (c)'s ratios are to this relay, not to
+    (a) measured minutes earlier); None when no candidate beat the default."""
     if not options:
         return None
     default = next(iter(options.values()))["throughput_per_s"]
@@ -238,15 +240,19 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
         say(f"(c) no candidate beat the default by {_FASTEST_MARGIN - 1:.0%}: (c) = (b)")
         return None
     opts = _option(label)
-    say(f"(c) fastest mode = {label}: measured like (b), then turn about with (b) in the paired rounds")
+    say(f"(c) fastest mode = {label}: measured like (b), turn about with the relay started again beside it; "
+        "then turn about with (b) in the paired rounds")
     d = work / "fastest"
     groups = province_groups([ORIGIN, TARGET], one_process=best["one_province_process"])
-    with Cluster(d) as c:
+    with Cluster(work / "fastest-relay") as ca, Cluster(d) as c:
+        ca.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"])
+        la = ca.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
         c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups, options=opts)
         lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
-        r = measure([Load("fastest", lg)], plan, say, half)["fastest"]
+        both = measure([Load("relay", la), Load("fastest", lg)], plan, say, half)
+        la.quit()
         lg.quit()
-    return {**r, "setting": label, "node_args": best["node_args"]}
+    return {**both["fastest"], "setting": label, "node_args": best["node_args"], "relay_alongside": both["relay"]}
 
 
 def _option(label: str) -> NodeOptions:

@@ -36,8 +36,8 @@ def test_a_crowned_candidate_that_measures_slower_than_b_leaves_c_to_the_default
                  B, BASE)
     assert (c["setting"], c["saturation_per_s"], c["ratio_vs_relay"]["throughput"]) == ("default", 1440.0, 0.9)
     assert c["note"] == ("\"gRPC's older polling\" beat the default in the candidate passes, but measured like (b) "
-                         "it reached 1212.0/s against (b)'s 1440.0/s: the default is the fastest mode this run "
-                         "measured, so (c) is (b)")
+                         "it reached 1212.0/s (0.757 x relay) against (b)'s 1440.0/s (0.900 x relay): the default "
+                         "is the fastest mode this run measured, so (c) is (b)")
     assert c["candidate_measured"]["saturation_per_s"] == 1212.0
     assert c["candidate_measured"]["setting"] == "gRPC's older polling"
 
@@ -73,6 +73,25 @@ def test_a_candidate_faster_turn_about_is_c_even_when_its_sweep_fell_below_b() -
     assert (c["setting"], c["saturation_per_s"], c["ratio_vs_relay"]["throughput"]) == (
         "uvloop in every node", 1212.0, 0.757)
     assert c["chosen_by"].endswith("its throughput was 1.010 x (b)'s (median of [1.080, 1.010, 0.990])")
+
+
+def test_c_is_compared_with_the_relay_measured_turn_about_with_it() -> None:
+    """The machine slowed between (b)'s sweep and (c)'s: 1212/s looks below (b)'s 1440/s,
+    but the relay measured beside (c) fell to 1250/s, so (c) is 0.970 x its relay against
+    (b)'s 0.900 x: (c) is the candidate, and its ratios are to the relay beside it."""
+    relay = {**variant(1250.0, serial_p50_ms=1.25), "open_at_half_baseline": {
+        "latency": {"p50_ms": 2.5, "p99_ms": 10.0}, "achieved_per_s": 800.0, "errors": {}}}
+    fastest = {**variant(1212.0, serial_p50_ms=2.5), "setting": "uvloop in every node", "node_args": ["--uvloop"],
+               "relay_alongside": relay}
+    c = _fastest(fastest, B, BASE)
+    assert c["setting"] == "uvloop in every node"
+    assert c["ratio_vs_relay"] == {"throughput": 0.97, "open_p50": 4.0, "open_p99": 4.0, "serial_p50": 2.0,
+                                   "cpu_implied_throughput": 1.0}
+    assert c["relay_alongside"]["saturation_per_s"] == 1250.0
+    assert c["chosen_by"] == ("'uvloop in every node' beat the default in the candidate passes and its sweep reached "
+                              "1212.0/s (0.970 x relay) against (b)'s 1440.0/s (0.900 x relay)")
+    # without the relay beside it, the same sweep is compared with (a) and falls short of (b)
+    assert _fastest({**fastest, "relay_alongside": None}, B, BASE)["setting"] == "default"
 
 
 def test_paired_medians_have_no_candidate_keys_without_a_candidate() -> None:
