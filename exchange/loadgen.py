@@ -13,6 +13,10 @@ Requests planned before ``warmup_s`` are sent and reconciled but not counted in
 the flow, origin and matrix figures.
 
     python -m exchange.loadgen PLAN.json RESULT.json
+
+PLAN.json holds the endpoints, credentials and timing, and either the requests
+(``"requests"``: a list, any order) or the name of a file beside it with one
+request per line in time order (``"requests_file"``, as the runner writes them).
 """
 
 from __future__ import annotations
@@ -165,7 +169,10 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     if progress:  # running as its own process: SIGTERM means "stop now, keep what you measured"
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     pending: set[asyncio.Future[None]] = set()  # in flight only: a long run must not keep every task
-    for req in sorted(plan["requests"], key=lambda r: r["at_s"]):
+    requests = plan["requests"]
+    if isinstance(requests, list):  # a plan built in memory (tests, scripts): any order
+        requests = sorted(requests, key=lambda r: r["at_s"])
+    for req in requests:  # else streamed from the runner's file, written in time order
         delay = start + req["at_s"] - time.time()
         if delay > 0:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -220,11 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         sys.stderr.write("usage: python -m exchange.loadgen PLAN.json RESULT.json\n")
         return 2
-    plan = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    try:
-        result = asyncio.run(drive(plan, progress=True))
-    except KeyboardInterrupt:
-        return 130
+    plan_path = Path(args[0])
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    with contextlib.ExitStack() as stack:
+        if "requests_file" in plan:  # the runner's plans: one request per line, read as they come due
+            lines = stack.enter_context((plan_path.parent / plan.pop("requests_file")).open(encoding="utf-8"))
+            plan["requests"] = (json.loads(line) for line in lines)
+        try:
+            result = asyncio.run(drive(plan, progress=True))
+        except KeyboardInterrupt:
+            return 130
     Path(args[1]).write_text(json.dumps(result), encoding="utf-8")
     return 0
 

@@ -6,7 +6,9 @@ requests in the same order at the same offsets (``tests`` compare them).
 
 from __future__ import annotations
 
+import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from exchange.kstb import items
 from exchange.planning import arrival_times, choose_pairs
 from exchange.scenario import Scenario
 
-__all__ = ["build_plan", "plan_requests"]
+__all__ = ["iter_requests", "plan_requests", "write_plan_requests"]
 
 _ITEMS = {"identity.verify": "居民身份证换领补领异地受理", "ecert.fetch": "跨省通办 电子证照调用",
           "healthcode.check": "健康码互认"}
@@ -23,6 +25,12 @@ _SAMPLE = 400  # holders drawn per target province; requests pick among them
 
 def plan_requests(scenario: Scenario, data_dir: Path) -> list[dict[str, Any]]:
     """Every request of the run, in time order."""
+    return list(iter_requests(scenario, data_dir))
+
+
+def iter_requests(scenario: Scenario, data_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every request of the run, in time order, one at a time (a long run's requests
+    never need to be in memory together)."""
     from nodes.store import ProvinceStore
 
     rng = random.Random(f"{scenario.seed}:plan")
@@ -41,7 +49,6 @@ def plan_requests(scenario: Scenario, data_dir: Path) -> list[dict[str, Any]]:
                 licences = [c for c in certs[code] if c.type_name == "营业执照"]
                 firms[code] = [(c.holder_code, store.person(store.business(c.holder_code).legal_rep_id))
                                for c in licences if store.business(c.holder_code) is not None]
-    plan = []
     for i, ((at, flow), (origin, target)) in enumerate(zip(arrivals, pairs, strict=True)):
         req: dict[str, Any] = {"at_s": round(at, 6), "flow": flow, "origin": origin, "target": target,
                                "serial": f"{scenario.seed}-{i:08d}", "item": _ITEMS.get(flow, flow)}
@@ -64,12 +71,18 @@ def plan_requests(scenario: Scenario, data_dir: Path) -> list[dict[str, Any]]:
         elif flow in ("ecert.fetch", "ecert.transfer"):
             c = rng.choice(certs[target])
             req.update(holder=c.holder_code, cert_type=c.type_code)
-        plan.append(req)
-    return plan
+        yield req
 
 
-def build_plan(scenario: Scenario, data_dir: Path) -> list[list[dict[str, Any]]]:
-    """The requests split round-robin over the scenario's load generators."""
-    reqs = plan_requests(scenario, data_dir)
-    n = max(1, scenario.loadgen_processes)
-    return [reqs[i::n] for i in range(n)]
+def write_plan_requests(scenario: Scenario, data_dir: Path, paths: list[Path]) -> int:
+    """Write the run's requests round-robin to ``paths`` (one per load generator), one
+    JSON object per line in time order, as they are planned; return how many."""
+    n = 0
+    files = [path.open("w", encoding="utf-8") for path in paths]
+    try:
+        for n, req in enumerate(iter_requests(scenario, data_dir), 1):
+            files[(n - 1) % len(files)].write(json.dumps(req, ensure_ascii=False) + "\n")
+    finally:
+        for f in files:
+            f.close()
+    return n

@@ -28,7 +28,7 @@ from exchange.faults import FaultTimeline
 from exchange.geo import province
 from exchange.kstb import kstb_summary
 from exchange.metrics import FlowStats
-from exchange.plan import build_plan
+from exchange.plan import write_plan_requests
 from exchange.progress import LiveProgress
 from exchange.reconcile import Reconciliation, reconcile
 from exchange.scenario import Scenario
@@ -164,8 +164,12 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
     progress = progress or LiveProgress(total_s=scenario.duration_s, enabled=False)
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     pki, data = _prepare(scenario, out_dir, cache_dir, progress)
-    plans = build_plan(scenario, data)
-    result = RunResult(scenario=scenario, out_dir=out_dir, planned=sum(len(p) for p in plans))
+    # Written now, before the nodes start: the load generators stream them (a long run's
+    # requests never sit in memory), and writing them does not eat into the start time.
+    request_files = [out_dir / f"plan-{i}.requests.jsonl" for i in range(max(1, scenario.loadgen_processes))]
+    progress.phase("planning the requests")
+    planned = write_plan_requests(scenario, data, request_files)
+    result = RunResult(scenario=scenario, out_dir=out_dir, planned=planned)
     children = Children(out_dir / "logs")
     loadgens: list[Any] = []
     common = ["--pki", str(pki), "--data", str(data), "--links", str(out_dir / "links.json")]
@@ -214,9 +218,9 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
         timeline = FaultTimeline(scenario, owner=owner, send=children.send, crash=crash, restart=restart)
         start_at = time.time() + 1.0
         result.started_at = datetime.fromtimestamp(start_at, timezone.utc).isoformat(timespec="seconds")
-        for i, reqs in enumerate(plans):
+        for i, requests_file in enumerate(request_files):
             path = out_dir / f"plan-{i}.json"
-            path.write_text(json.dumps({"endpoints": endpoints, "requests": reqs, "pki": str(pki),
+            path.write_text(json.dumps({"endpoints": endpoints, "requests_file": requests_file.name, "pki": str(pki),
                                         "timeout_s": scenario.request_timeout_s, "warmup_s": scenario.warmup_s,
                                         "start_at": start_at}, ensure_ascii=False), encoding="utf-8")
             loadgens.append(children.start([str(path), str(out_dir / f"loadgen-{i}.json")], f"loadgen-{i}",
@@ -243,7 +247,7 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
                 signal.signal(signal.SIGINT, previous)
     if "timeline" in locals():
         result.faults = timeline.report()
-    for i in range(len(plans)):
+    for i in range(len(request_files)):
         path = out_dir / f"loadgen-{i}.json"
         if path.exists():
             result.merge_loadgen(json.loads(path.read_text(encoding="utf-8")))

@@ -81,6 +81,13 @@ def test_same_file_and_seed_give_the_same_world_and_arrival_schedule(tmp_path: P
         _world_digest(ensure_world(tmp_path / "b", scale=sc.scale, seed=sc.seed))
     other = api.plan(api.set_value(sc, "world.seed", sc.seed + 1), cache_dir=tmp_path / "a")
     assert other != first
+    # what the runner writes for three load generators: the same requests, dealt round-robin
+    from exchange.plan import write_plan_requests
+
+    files = [tmp_path / f"plan-{i}.requests.jsonl" for i in range(3)]
+    assert write_plan_requests(sc, ensure_world(tmp_path / "a", scale=sc.scale, seed=sc.seed), files) == len(first)
+    dealt = [[json.loads(line) for line in f.read_text(encoding="utf-8").splitlines()] for f in files]
+    assert dealt == [first[i::3] for i in range(3)]
 
 
 def test_tongban_run_runs_a_python_scenario_script(tmp_path: Path, cache: Path) -> None:

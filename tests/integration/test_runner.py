@@ -114,6 +114,13 @@ rate_per_s = 10
     assert report["flows"]["ecert.fetch"]["ok"] == report["flows"]["ecert.fetch"]["count"] > 0
     sizes = report["bytes"]["ecert.fetch"]  # a signed request is small, an answer carries a signed certificate
     assert 0 < sizes["requests"] < sizes["responses"]
+    # the load generator's plan: its settings, and its requests one per line in time order (streamed)
+    plan = json.loads((out / "plan-0.json").read_text(encoding="utf-8"))
+    assert plan["requests_file"] == "plan-0.requests.jsonl" and "requests" not in plan
+    lines = (out / "plan-0.requests.jsonl").read_text(encoding="utf-8").splitlines()
+    times = [json.loads(line)["at_s"] for line in lines]
+    assert len(times) == report["reconciliation"]["planned"] == report["reconciliation"]["fired"] > 0
+    assert times == sorted(times)
     before = (out / "report.md").read_bytes()
     (out / "report.md").unlink()
     assert main(["report", str(out)]) == 0
