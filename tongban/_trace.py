@@ -113,9 +113,8 @@ async def _trace(flow: str, origin: str, holder: str, cert_type: str, out: Path,
 
     rows = []
     for code in (origin, HUB_CODE, target):
-        for r in read_entries(scratch / f"{code}.sqlite"):
-            if r.entry.trace_id == reply.trace_id:
-                rows.append((r.entry.at_ns, code, r.entry))
+        for r in read_entries(scratch / f"{code}.sqlite", trace_id=reply.trace_id):
+            rows.append((r.entry.at_ns, code, r.entry))
     rows.sort(key=lambda t: t[0])
     t0 = rows[0][0] if rows else 0
     print(f"trace {reply.trace_id}: {flow} from {origin} for holder {holder[:6]}… "
