@@ -114,6 +114,11 @@ def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, 
     if fastest.get("relay_alongside"):  # measured turn about with (c), as (a) was with (b)
         measured["relay_alongside"] = _figures(fastest["relay_alongside"])
     measured["ratio_vs_relay"] = _ratios(c, measured.get("relay_alongside", base))
+    # The sweeps, each as a ratio to the relay measured turn about with it (minutes apart
+    # from each other: the paired rounds below decide when there are any).
+    c_x, b_x = measured["ratio_vs_relay"]["throughput"], default["ratio_vs_relay"]["throughput"]
+    reached = (f"{c['saturation_per_s']}/s ({_fmt(c_x, '.3f')} x relay) against (b)'s {b['saturation_per_s']}/s "
+               f"({_fmt(b_x, '.3f')} x relay)")
     pr = paired or {}
     vs_default = pr.get("candidate_vs_default_median")
     if vs_default is not None:
@@ -124,12 +129,7 @@ def _fastest(fastest: dict[str, Any] | None, b: dict[str, Any], base: dict[str, 
             return {**measured, "chosen_by": f"{fastest['setting']!r} beat the default in the candidate passes; {how}"}
         return {**default, "candidate_measured": measured,
                 "note": f"{fastest['setting']!r} beat the default in the candidate passes, but {how}; its sweep "
-                        f"reached {c['saturation_per_s']}/s against (b)'s {b['saturation_per_s']}/s: the default "
-                        "is the fastest mode this run measured, so (c) is (b)"}
-    # Without paired rounds: the sweeps, each as a ratio to the relay measured turn about with it.
-    c_x, b_x = measured["ratio_vs_relay"]["throughput"], default["ratio_vs_relay"]["throughput"]
-    reached = (f"{c['saturation_per_s']}/s ({_fmt(c_x, '.3f')} x relay) against (b)'s {b['saturation_per_s']}/s "
-               f"({_fmt(b_x, '.3f')} x relay)")
+                        f"reached {reached}: the default is the fastest mode this run measured, so (c) is (b)"}
     if c_x is not None and b_x is not None and c_x >= b_x:
         return {**measured, "chosen_by": f"{fastest['setting']!r} beat the default in the candidate passes and its "
                                          f"sweep reached {reached}"}
@@ -295,7 +295,8 @@ def table(doc: dict[str, Any]) -> str:
     if cand := doc["c_tongban_fastest"].get("candidate_measured"):
         lines.append(f"(c) candidate {cand['setting']!r} measured like (b): {cand['saturation_per_s']}/s "
                      f"({_fmt(cand['ratio_vs_relay']['throughput'], '.2f')} x "
-                     f"{'the relay beside it' if cand.get('relay_alongside') else 'relay'}), "
+                     f"{'the relay beside it' if cand.get('relay_alongside') else 'relay'}, (b) "
+                     f"{_fmt(doc['b_tongban']['ratio_vs_relay']['throughput'], '.2f')} x), "
                      + ("below (b) turn about" if (doc.get("paired") or {}).get("candidate_vs_default_median")
                         is not None else "below (b)") + ": (c) is the default")
     if rec := doc["b_window"].get("reconciliation"):

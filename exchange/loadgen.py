@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,7 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     pending: set[asyncio.Future[None]] = set()  # in flight only: a long run must not keep every task
     requests = plan["requests"]
-    if isinstance(requests, list):  # a plan built in memory (tests, scripts): any order
+    if not isinstance(requests, Iterator):  # a plan built in memory (tests, scripts): any order
         requests = sorted(requests, key=lambda r: r["at_s"])
     for req in requests:  # else streamed from the runner's file, written in time order
         delay = start + req["at_s"] - time.time()

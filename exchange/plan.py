@@ -6,6 +6,7 @@ requests in the same order at the same offsets (``tests`` compare them).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import Iterator
@@ -78,11 +79,8 @@ def write_plan_requests(scenario: Scenario, data_dir: Path, paths: list[Path]) -
     """Write the run's requests round-robin to ``paths`` (one per load generator), one
     JSON object per line in time order, as they are planned; return how many."""
     n = 0
-    files = [path.open("w", encoding="utf-8") for path in paths]
-    try:
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(path.open("w", encoding="utf-8")) for path in paths]
         for n, req in enumerate(iter_requests(scenario, data_dir), 1):
             files[(n - 1) % len(files)].write(json.dumps(req, ensure_ascii=False) + "\n")
-    finally:
-        for f in files:
-            f.close()
     return n

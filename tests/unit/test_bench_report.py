@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from bench.paired import _round, summarise_rounds
-from bench.report import TARGETS, _by_load, _check, _fastest, _paired_checks
+from bench.report import TARGETS, _by_load, _check, _fastest, _paired_checks, table
 
 
 def variant(saturation: float, serial_p50_ms: float = 2.0) -> dict[str, Any]:
@@ -62,8 +64,8 @@ def test_turn_about_rounds_decide_over_the_sweeps() -> None:
     assert (c["setting"], c["saturation_per_s"]) == ("default", 1440.0)
     assert c["note"] == ("'uvloop in every node' beat the default in the candidate passes, but turn about with (b) "
                          "in the paired rounds its throughput was 0.970 x (b)'s (median of [0.970, 1.020, 0.950]); "
-                         "its sweep reached 1500.0/s against (b)'s 1440.0/s: the default is the fastest mode this "
-                         "run measured, so (c) is (b)")
+                         "its sweep reached 1500.0/s (0.938 x relay) against (b)'s 1440.0/s (0.900 x relay): the "
+                         "default is the fastest mode this run measured, so (c) is (b)")
     assert c["candidate_measured"]["saturation_per_s"] == 1500.0
 
 
@@ -92,6 +94,33 @@ def test_c_is_compared_with_the_relay_measured_turn_about_with_it() -> None:
                               "1212.0/s (0.970 x relay) against (b)'s 1440.0/s (0.900 x relay)")
     # without the relay beside it, the same sweep is compared with (a) and falls short of (b)
     assert _fastest({**fastest, "relay_alongside": None}, B, BASE)["setting"] == "default"
+
+
+def test_a_rejected_candidate_keeps_its_relay_and_the_table_says_which_relay_each_ratio_is_to() -> None:
+    relay = {**variant(1800.0, serial_p50_ms=1.0), "open_at_half_baseline": {
+        "latency": {"p50_ms": 2.0, "p99_ms": 8.0}, "achieved_per_s": 800.0, "errors": {}}}
+    fastest = {**variant(1500.0), "setting": "uvloop in every node", "node_args": ["--uvloop"],
+               "relay_alongside": relay}
+    c = _fastest(fastest, B, BASE)  # 1500/s beside a relay at 1800: 0.833 x, below (b)'s 0.900 x
+    assert c["setting"] == "default"
+    assert c["candidate_measured"]["relay_alongside"]["saturation_per_s"] == 1800.0
+    assert c["candidate_measured"]["ratio_vs_relay"]["throughput"] == 0.833
+    assert "reached 1500.0/s (0.833 x relay) against (b)'s 1440.0/s (0.900 x relay)" in c["note"]
+    doc = _table_doc(c)
+    assert ("(c) candidate 'uvloop in every node' measured like (b): 1500.0/s (0.83 x the relay beside it, (b) "
+            "0.90 x), below (b): (c) is the default") in table(doc).splitlines()
+    chosen = _fastest({**fastest, "saturation_per_s": 1700.0}, B, BASE)  # 0.944 x its relay: (c)
+    lines = table(_table_doc(chosen)).splitlines()
+    assert ("(c)'s ratios are to the relay measured turn about with it: 1800/s, p50@open 2.00, p99@open 8.00, "
+            "p50 c=1 1.00 ms (the (a) row: measured with (b))") in lines
+    assert not any(line.startswith("(c)'s ratios") for line in table(doc).splitlines())
+
+
+def _table_doc(c: dict[str, Any]) -> dict[str, Any]:
+    """The committed latest.json with (c) replaced and (b) at 0.900 x the relay."""
+    doc = json.loads((Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json").read_text())
+    doc["b_tongban"]["ratio_vs_relay"]["throughput"] = 0.9
+    return {**doc, "c_tongban_fastest": c, "paired": {}}
 
 
 def test_paired_medians_have_no_candidate_keys_without_a_candidate() -> None:
