@@ -184,6 +184,12 @@ class Cluster:
                              *extra], "relay", "bench.relay")
         self.hub = self.children.wait_ready(relay, [HUB_CODE])[HUB_CODE]
 
+    def start_baseline(self, *, pki: Path, backend_code: str, sizes: dict[str, Any],
+                       base_cfg: dict[str, Any]) -> Loadgen:
+        """(a): the plain relay at tongban's message ``sizes``, and its load generator."""
+        self.start_relay(pki=pki, backend_code=backend_code, response_bytes=sizes["response_bytes"])
+        return self.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
+
     # -- load --------------------------------------------------------------
     def loadgen(self, config: dict[str, Any]) -> Loadgen:
         path = self.work / f"loadgen-{next(_names)}.json"

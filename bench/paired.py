@@ -90,10 +90,9 @@ def measure_pairs(*, rounds: int, work: Path, pki: Path, world: Path, pair: tupl
     with ExitStack() as stack:
         a = stack.enter_context(Cluster(work / "paired-relay"))
         b = stack.enter_context(Cluster(work / "paired-tongban"))
-        a.start_relay(pki=pki, backend_code=target, response_bytes=sizes["response_bytes"])
+        la = a.start_baseline(pki=pki, backend_code=target, sizes=sizes, base_cfg=base_cfg)
         b.start_tongban(pki=pki, data=copy_world(world, work / "paired-tongban" / "data", [origin, target]),
                         groups=[[origin], [target]])
-        la = a.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
         lb = b.loadgen({**base_cfg, "driver": "exchange"})
         lc = None
         if candidate is not None:

@@ -64,8 +64,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         "(b) tongban ecert.fetch through the hub, default mode: client as province A -> hub -> province B; "
         "both set-ups up at once and measured turn about, point by point")
     with Cluster(work / "relay") as ca, Cluster(work / "tongban") as c:
-        ca.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"])
-        la = ca.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
+        la = ca.start_baseline(pki=pki, backend_code=TARGET, sizes=sizes, base_cfg=base_cfg)
         t = c.start_tongban(pki=pki, data=copy_world(world, work / "tongban" / "data", [ORIGIN, TARGET]),
                             groups=pair_groups)
         lg = c.loadgen({**base_cfg, "driver": "exchange"})
@@ -245,8 +244,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     d = work / "fastest"
     groups = province_groups([ORIGIN, TARGET], one_process=best["one_province_process"])
     with Cluster(work / "fastest-relay") as ca, Cluster(d) as c:
-        ca.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"])
-        la = ca.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
+        la = ca.start_baseline(pki=pki, backend_code=TARGET, sizes=sizes, base_cfg=base_cfg)
         c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups, options=opts)
         lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
         both = measure([Load("relay", la), Load("fastest", lg)], plan, say, half)

@@ -64,6 +64,7 @@ __all__ = [
     "LedgerVerification",
     "canonical_bytes",
     "load_unexpired_message_ids",
+    "open_for_reading",
     "read_entries",
     "unanswered_requests",
     "verify_ledger",

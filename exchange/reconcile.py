@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.errors import LedgerChainError, LedgerError, TongbanError
-from exchange.ledger import verify_ledger
+from exchange.ledger import open_for_reading, verify_ledger
 from exchange.metrics import new_histogram
 from exchange.payloads import spec_of
 
@@ -47,8 +47,6 @@ _EVENT_NO = {name: i for i, name in enumerate(_EVENTS)}
 _HOP_NOS = tuple((name, _EVENT_NO[a], _EVENT_NO[b]) for name, (a, b) in HOPS.items())
 #: SQLite page cache of the temporary event database, in KiB (negative: see PRAGMA cache_size).
 _EVENT_CACHE_KIB = 64 * 1024
-#: How long a query waits for a ledger's lock (as the ledger module's readers do).
-_BUSY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -254,13 +252,8 @@ def reconcile(data_dir: Path, codes: Iterable[str], *, hub: str = "000000") -> R
             except TongbanError as e:
                 rec.ledgers[code] = {"rows": 0, "verified": False, "error": str(e)}
                 continue
-            try:
-                conn = sqlite3.connect(db.resolve().as_uri() + "?mode=rw", uri=True, timeout=_BUSY_TIMEOUT_S)
-            except sqlite3.Error as e:
-                raise LedgerError(f"ledger {db}: cannot open: {e}") from e
-            with closing(conn):
+            with closing(open_for_reading(db)) as conn:
                 try:
-                    conn.execute("PRAGMA query_only = ON")
                     kinds = _Kinds.of(t for (t,) in conn.execute("SELECT DISTINCT payload_type FROM ledger"))
                     if code != hub:
                         _account(conn, code, kinds, rec)

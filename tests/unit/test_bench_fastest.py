@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bench import suite
+from bench.cluster import Cluster
 from bench.measure import Plan
 
 
@@ -42,6 +43,8 @@ def test_c_is_measured_turn_about_with_a_relay_started_beside_it(monkeypatch: py
 
         def loadgen(self, cfg: dict[str, Any]) -> FakeLoadgen:
             return FakeLoadgen(cfg)
+
+        start_baseline = Cluster.start_baseline  # the real one, over the fakes above
 
     def fake_measure(loads: list[Any], plan: Plan, say: Any, rate: float | None = None) -> dict[str, Any]:
         measured.append(([(x.label, x.lg.cfg) for x in loads], rate))
