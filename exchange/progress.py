@@ -73,7 +73,10 @@ class LiveProgress:
     def _numbers(self) -> tuple[int, int, float, int]:
         done = self.running.count
         failed = done - self.running.ok
-        last = self.last_second.get(int(self.elapsed_s) - 1)
+        # the last whole second a load generator has reported: its line for second t comes
+        # just after t + 1, and a busy one sends it later still (0 ok/s would be a lie)
+        shown = [t for t in self.last_second if t <= int(self.elapsed_s) - 1]
+        last = self.last_second[max(shown)] if shown else None
         rate = last.ok if last else 0
         return done, failed, self.running.percentile_ms(99), rate
 

@@ -35,6 +35,12 @@ def print_summary(report: dict[str, Any], out_dir: Path, console: Console | None
     chain = "every hash chain verified" if not broken else f"[bold red]broken ledgers: {', '.join(broken)}[/]"
     console.print(f"reconciliation: sent {rec['sent']}, delivered {rec['delivered']}, rejected {rec['rejected']}, "
                   f"failed {rec['failed']}, lost {rec['lost']}; {rows} ledger rows in {len(ledgers)} ledgers, {chain}")
+    load = report.get("load") or {}
+    if load.get("sent_late"):
+        lag = load["send_lag_ms"]
+        console.print(f"[yellow]load generator behind plan: {load['sent_late']} of {rec.get('fired', '?')} requests "
+                      f"sent {load['late_ms']:g} ms or more late (p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms); "
+                      "latencies include it[/]")
     for f in report.get("faults", []):
         end = f"{f['end_s']:g}" if f.get("end_s") is not None else "end"
         console.print(f"fault: {f['kind']} {','.join(f['nodes'])} from {f['at_s']:g} s to {end}")

@@ -188,8 +188,8 @@ def _flows(r: dict[str, Any]) -> list[Block]:
     if not rows:
         return [*out, Para("No request completed in this run.", "note")]
     out.append(Table(headers, tuple(rows), (False, True, True, True, False, False) + (True,) * 6))
-    out.append(Para("count = ok + failed; latencies are of successful requests, read from merged "
-                    "HDR histograms; ok/s = ok ÷ measured duration.", "note"))
+    out.append(Para("count = ok + failed; latencies are of successful requests, from each request's planned "
+                    "send time, read from merged HDR histograms; ok/s = ok ÷ measured duration.", "note"))
     return out
 
 
@@ -217,6 +217,23 @@ def _reconciliation(r: dict[str, Any]) -> list[Block]:
             text += " **Not verified: " + ", ".join(_node(k, r.get("provinces") or {}) for k in bad) + ".**"
         out.append(Para(text, "alert" if bad else "p"))
     return out
+
+
+def _load(r: dict[str, Any]) -> list[Block]:
+    load = r.get("load") or {}
+    lag = load.get("send_lag_ms") or {}
+    fired = int(_num((r.get("reconciliation") or {}).get("fired")) or 0)
+    if not lag or not fired:
+        return []
+    late = int(_num(load.get("sent_late")) or 0)
+    text = (f"Requests went out p50 {_ms(lag.get('p50'))} ms, p99 {_ms(lag.get('p99'))} ms and at most "
+            f"{_ms(lag.get('max'))} ms behind their planned time; {late:,} of {fired:,} ({_pct(late, fired)}) "
+            f"{_num(load.get('late_ms')) or 10:g} ms or more. Latencies run from the planned time, so they include "
+            "this wait.")
+    if late * 100 >= fired:  # 1 % or more: the offered load was not what the scenario asked for
+        return [Para("**The load generator fell behind its plan**: this machine could not keep up with the "
+                     "offered load, and the arrivals came later and more bunched than planned. " + text, "alert")]
+    return [Para("Load generator: " + text[0].lower() + text[1:], "note")]
 
 
 def _hops(r: dict[str, Any]) -> list[Block]:
@@ -298,7 +315,7 @@ def _kstb(r: dict[str, Any]) -> list[Block]:
 
 def build_blocks(report: dict[str, Any], charts: Sequence[tuple[str, str]]) -> list[Block]:
     """The report's content; ``charts`` = (file name, caption) of the charts drawn."""
-    blocks = [*_headline(report), *_flows(report), *_reconciliation(report), *_hops(report),
+    blocks = [*_headline(report), *_flows(report), *_reconciliation(report), *_load(report), *_hops(report),
               *_kstb(report), *_faults(report), *_provinces(report)]
     if (report.get("report") or {}).get("charts", True) is False:
         return blocks

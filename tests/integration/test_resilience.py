@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from exchange import payloads
 from exchange.loadgen import drive
@@ -100,3 +101,27 @@ def test_a_slow_province_does_not_stall_the_others(four: Country, capsys: pytest
     # within 1.5x, with a 15 ms floor for p99s of a few tens of ms measured on 2 shared cores
     # (a stalled hub would put them near the slow province's 500 ms)
     assert now <= max(1.5 * base, base + 15.0)
+
+
+def _on_time_and_late(c: Country, behind_s: float) -> dict[str, Any]:
+    """Five verifications 10 ms apart, with the plan's start ``behind_s`` in the past."""
+    with ProvinceStore(c.data / "110000.sqlite", code="110000") as s:
+        people = s.sample_persons(random.Random(7), 5)
+    reqs = [{"at_s": i * 0.01, "flow": "identity.verify", "origin": "440000", "target": "110000",
+             "holder": p.id_number, "name": p.name, "photo": p.photo_sha256} for i, p in enumerate(people)]
+    return asyncio.run(drive({"endpoints": {code: n.endpoint for code, n in c.provinces.items()}, "requests": reqs,
+                              "pki": str(c.pki), "timeout_s": 10, "start_at": time.time() - behind_s}))
+
+
+def test_a_load_generator_behind_its_plan_counts_the_wait_in_the_latency(country: Country) -> None:
+    on_time = _on_time_and_late(country, -0.2)
+    late = _on_time_and_late(country, 3.0)  # as if the load generator had been stalled for 3 s
+    for doc in (on_time, late):
+        [flow] = [FlowStats.from_json(f) for f in doc["flows"]]
+        assert (doc["fired"], flow.count, flow.ok) == (5, 5, 5)
+    assert FlowStats.from_json(on_time["flows"][0]).percentile_ms(100) < 2000
+    assert late["sent_late"] == 5
+    lag = HdrHistogram.decode(late["send_lag"])
+    assert lag.get_min_value() >= 2_950_000  # µs: 3 s behind, less the last one's 40 ms
+    # from the planned time, not from the send: every latency holds the 3 s the request waited
+    assert FlowStats.from_json(late["flows"][0]).latency_us.get_min_value() >= 2_950_000
