@@ -44,11 +44,13 @@ from exchange._ledger_db import (
     FIELD_NAMES,
     GENESIS_HASH,
     INT_FIELDS,
+    SELECT_CANONICAL,
     SELECT_ROWS,
     TABLE,
     ChainWriter,
     canonical_bytes,
     chain_hash,
+    chain_hash_of,
     open_for_reading,
     open_for_writing,
 )
@@ -307,30 +309,44 @@ def verify_ledger(path: str | os.PathLike[str]) -> LedgerVerification:
     hash is the recomputed one. A missing file or table raises LedgerError.
     """
     path = Path(path)
-    rows = 0
-    prev_seq, prev_hash = 0, GENESIS_HASH
     with closing(open_for_reading(path)) as conn:
         try:
-            for row in conn.execute(f"{SELECT_ROWS} ORDER BY seq"):
-                seq, values, stored_prev, stored_hash = row[0], row[1:-2], row[-2], row[-1]
-                if seq != prev_seq + 1:
-                    where = f"row {seq} follows row {prev_seq}" if prev_seq else (
-                        f"row {seq} is the first row"
-                    )
-                    raise LedgerChainError(
-                        f"ledger {path}: {where}: {_missing(prev_seq + 1, seq - 1)}"
-                    )
-                if stored_prev != prev_hash:
-                    expected = (
-                        f"row {prev_seq}'s hash {_short(prev_hash)} (row {prev_seq} was "
-                        "rewritten, or a row was deleted or reordered)"
-                        if prev_seq
-                        else f"the genesis hash {_short(prev_hash)} (row 1 starts the chain)"
-                    )
-                    raise LedgerChainError(
-                        f"ledger {path}: {_describe(seq, values)}: prev_hash "
-                        f"{_short(stored_prev)} does not match {expected}"
-                    )
+            return _verify(path, conn, fast=True)
+        except _SlowPath:  # SQLite could not encode some row (a BLOB): the Python way decides
+            return _verify(path, conn, fast=False)
+
+
+class _SlowPath(Exception):
+    """The fast path met an SQLite error; the slow path reports it, or gets past it."""
+
+
+def _verify(path: Path, conn: sqlite3.Connection, *, fast: bool) -> LedgerVerification:
+    """``verify_ledger``'s loop. Fast: SQLite encodes each row (``SELECT_CANONICAL``, 2.9
+    against 6.3 µs a row), and a hash that does not match is recomputed from the row's
+    values before it counts as a mismatch. Slow: every row from its values."""
+    rows = 0
+    prev_seq, prev_hash = 0, GENESIS_HASH
+    try:
+        for row in conn.execute(f"{SELECT_CANONICAL if fast else SELECT_ROWS} ORDER BY seq"):
+            seq, stored_prev, stored_hash = row[0], row[-2], row[-1]
+            if seq != prev_seq + 1:
+                where = f"row {seq} follows row {prev_seq}" if prev_seq else f"row {seq} is the first row"
+                raise LedgerChainError(f"ledger {path}: {where}: {_missing(prev_seq + 1, seq - 1)}")
+            values = row[1:-2] if not fast else None
+            if stored_prev != prev_hash:
+                expected = (
+                    f"row {prev_seq}'s hash {_short(prev_hash)} (row {prev_seq} was "
+                    "rewritten, or a row was deleted or reordered)"
+                    if prev_seq
+                    else f"the genesis hash {_short(prev_hash)} (row 1 starts the chain)"
+                )
+                raise LedgerChainError(
+                    f"ledger {path}: {_describe(seq, values or _values(conn, seq))}: prev_hash "
+                    f"{_short(stored_prev)} does not match {expected}"
+                )
+            recomputed = chain_hash_of(prev_hash, row[1].encode("utf-8")) if fast else None
+            if recomputed is None or recomputed != stored_hash:
+                values = values or _values(conn, seq)
                 try:
                     recomputed = chain_hash(prev_hash, seq, values)
                 except (TypeError, ValueError) as e:  # e.g. a BLOB written into a column
@@ -342,11 +358,19 @@ def verify_ledger(path: str | os.PathLike[str]) -> LedgerVerification:
                         f"ledger {path}: {_describe(seq, values)}: hash mismatch: stored "
                         f"{_short(stored_hash)}, recomputed {_short(recomputed)}"
                     )
-                prev_seq, prev_hash = seq, recomputed
-                rows += 1
-        except sqlite3.Error as e:
-            raise LedgerError(f"ledger {path}: cannot read the row after {prev_seq}: {e}") from e
+            prev_seq, prev_hash = seq, recomputed
+            rows += 1
+    except sqlite3.Error as e:
+        if fast:
+            raise _SlowPath from e
+        raise LedgerError(f"ledger {path}: cannot read the row after {prev_seq}: {e}") from e
     return LedgerVerification(path=path, rows=rows, last_seq=prev_seq, last_hash=prev_hash)
+
+
+def _values(conn: sqlite3.Connection, seq: int) -> tuple[object, ...]:
+    """Row ``seq``'s field values, in ``FIELD_NAMES`` order."""
+    row = conn.execute(f"{SELECT_ROWS} WHERE seq = ?", (seq,)).fetchone()
+    return tuple(row[1:-2])
 
 
 def read_entries(
