@@ -9,9 +9,12 @@ out, partitioned). ``lost`` is what is left: requests with no terminal row.
 Memory does not grow with the run. SQLite does the counting in each ledger, and
 the hop events of every trace go to a private temporary database that SQLite
 sorts by trace (spilling to disk for a long run), so a ledger's rows are never
-all in memory at once. On a 5-minute run at 520 exchanges/s (33 ledgers, 1.25
-million rows) this takes 160 MiB and 12.4 s, of which 7.8 s is checking the hash
-chains; reading every row into memory took 970 MiB and 25.8 s.
+all in memory at once. The hash chains are checked on a second thread, running
+ahead of the reading (SQLite lets go of the GIL while it counts and copies); a
+ledger is read once its chain has verified. On a 5-minute run at 520 exchanges/s
+(33 ledgers, 1.25 million rows) this takes 162 MiB and 7.2-7.6 s: 3.9 s of checking
+the chains on their thread, 2.8 s of sorting and timing the hops at the end. Reading
+every row into memory took 970 MiB and 25.8 s; checking the chains first, 12.4 s.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,12 +243,17 @@ def reconcile(data_dir: Path, codes: Iterable[str], *, hub: str = "000000") -> R
     listed in ``ledgers`` with its error and counts for nothing else. A ledger that
     verifies and then cannot be read raises LedgerError (it changed under us).
     """
+    codes = list(codes)
     rec = Reconciliation()
-    with closing(_HopEvents()) as events:
-        for code in codes:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-verify")
+    with contextlib.ExitStack() as stack:
+        stack.callback(pool.shutdown, cancel_futures=True)
+        checks = [pool.submit(verify_ledger, data_dir / f"{code}.sqlite") for code in codes]  # in order
+        events = stack.enter_context(closing(_HopEvents()))
+        for code, check in zip(codes, checks):
             db = data_dir / f"{code}.sqlite"
             try:
-                v = verify_ledger(db)
+                v = check.result()
                 rec.ledgers[code] = {"rows": v.rows, "verified": True}
             except LedgerChainError as e:
                 rec.ledgers[code] = {"rows": None, "verified": False, "error": str(e)}
