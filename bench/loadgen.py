@@ -14,7 +14,10 @@ CONFIG names a driver and what it needs:
   does (signature and key chain via the verified directory, freshness, replay,
   binding to the request, the certificate's own issuer signature). No ledger:
   the client stands for the relay baseline's client;
-- ``window``: WindowService.Submit at the origin province (window -> A -> hub -> B).
+- ``window``: a submission to the origin province's WindowService (window -> A -> hub
+  -> B), as ``tongban run``'s load generator makes it: multiplexed on
+  WindowService.SubmitStream (``window_transport`` "stream", the default), or one
+  WindowService.Submit call each ("unary").
 
 It connects, warms up, prints ``{"event": "ready"}`` and then runs one command per
 stdin line, answering each with one ``{"event": "result", ...}`` line:
@@ -56,7 +59,7 @@ from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from nodes.flows import check_answer
 from nodes.process import settle_heap
-from nodes.stream import EXCHANGE_STREAM, StreamMux
+from nodes.stream import EXCHANGE_STREAM, WINDOW_STREAM, StreamMux, check_transport
 from tongban.v1 import ecert_pb2, header_pb2, services_pb2, services_pb2_grpc
 
 __all__ = ["main", "summarise"]
@@ -203,11 +206,12 @@ class WindowDriver:
         chain, key, root = load_client_credentials(Path(cfg["pki"]))
         creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
         self.jobs = itertools.cycle([tuple(j) for j in cfg["jobs"]])
-        self.channels, self.stubs = [], {}
+        self.channels, self.muxes = [], {}
+        self.stream = check_transport(cfg.get("window_transport", "stream")) == "stream"
         for code, endpoint in cfg["endpoints"].items():
             ch = _channel(endpoint, creds, code)
             self.channels.append(ch)
-            self.stubs[code] = services_pb2_grpc.WindowServiceStub(ch)
+            self.muxes[code] = StreamMux(ch, WINDOW_STREAM, hop=f"window service of {code}")
         self.last = (0, 0)
 
     async def call(self, timeout_s: float) -> None:
@@ -217,7 +221,7 @@ class WindowDriver:
             purpose="跨省通办 电子证照调用 (bench)",
             audit=header_pb2.AuditContext(organisation=f"{origin} 政务服务中心", operator="窗口",
                                           item_name="跨省通办 电子证照调用"))
-        resp = await self.stubs[origin].Submit(msg, timeout=timeout_s)
+        resp = await self.muxes[origin].send(msg, timeout_s, stream=self.stream)
         if resp.outcome != "ok":
             raise RuntimeError(f"window outcome {resp.outcome}: {resp.detail[:200]}")
         self.last = (msg.ByteSize(), resp.ByteSize())
@@ -226,6 +230,8 @@ class WindowDriver:
         return self.last
 
     async def close(self) -> None:
+        for mux in self.muxes.values():
+            await mux.close()
         for ch in self.channels:
             await ch.close()
 

@@ -28,6 +28,7 @@ boundary (``raise SignatureError(...) from e``); nothing below swallows
     ├── RoutingError                  no node serves this receiver / holder / type
     ├── BindingError                  response does not answer the request it claims to
     ├── PeerUnavailableError          next hop down, timed out or refused the call
+    │   └── TimedOutError             no answer in time (same code: a caller may tell them apart)
     ├── OverloadedError               this node (or its path to a target) is at capacity
     ├── RemoteError                   a later hop refused; carries its status and reason
     └── LedgerError                   ledger cannot be written or read
@@ -63,6 +64,7 @@ __all__ = [
     "RevokedKeyError",
     "RoutingError",
     "SignatureError",
+    "TimedOutError",
     "TongbanError",
     "TrustError",
     "UnknownKeyError",
@@ -193,6 +195,10 @@ class PeerUnavailableError(TongbanError):
     """The next hop is down, timed out, or refused the call."""
 
     code = "unavailable"
+
+
+class TimedOutError(PeerUnavailableError):
+    """No answer came back in time; reported as ``unavailable`` like every failure to get through."""
 
 
 class OverloadedError(TongbanError):

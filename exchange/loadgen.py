@@ -2,8 +2,12 @@
 
 It reads a plan (who asks what, when), fires each request at its planned time
 whatever the state of earlier ones (open loop, so queueing shows in the latency
-instead of slowing the arrivals), prints one progress line per second on stdout,
-and writes its measurements as JSON for the runner to merge:
+instead of slowing the arrivals) to the origin province's WindowService, prints one
+progress line per second on stdout, and writes its measurements as JSON for the
+runner to merge. Submissions go on one ``SubmitStream`` per province, those made
+together in one message (``Submit`` for a node without it): one unary call each
+cost the three nodes twice the CPU per exchange (bench/results/profile-notes.md).
+Measurements:
 
 - per flow, per origin and per completion second: outcome counts and an
   HdrHistogram of latencies (merged by the runner, never averaged);
@@ -43,8 +47,11 @@ from typing import Any
 import grpc
 
 from certs.pki import load_client_credentials
+from exchange.errors import TimedOutError, TongbanError
 from exchange.metrics import LATE_US, FlowStats, new_histogram, record_us
-from tongban.v1 import header_pb2, services_pb2, services_pb2_grpc
+from nodes._status import status_of
+from nodes.stream import WINDOW_STREAM, StreamMux
+from tongban.v1 import header_pb2, services_pb2
 
 __all__ = ["drive", "main"]
 
@@ -128,16 +135,16 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     chain, key, root = load_client_credentials(Path(plan["pki"]))
     creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
     channels: dict[str, grpc.aio.Channel] = {}
-    stubs: dict[str, services_pb2_grpc.WindowServiceStub] = {}
-    retired: list[grpc.aio.Channel] = []
+    windows: dict[str, StreamMux] = {}  # per origin: its window service's submission stream
+    retired: list[tuple[StreamMux, grpc.aio.Channel]] = []
 
     def connect(code: str, endpoint: str) -> None:
         if code in channels:
-            retired.append(channels[code])  # closed at the end: calls may still be using it
+            retired.append((windows[code], channels[code]))  # closed at the end: calls may still be using it
         ch = grpc.aio.secure_channel(endpoint, creds, options=[
             ("grpc.ssl_target_name_override", f"node-{code}.tongban.test"),
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)])
-        channels[code], stubs[code] = ch, services_pb2_grpc.WindowServiceStub(ch)
+        channels[code], windows[code] = ch, StreamMux(ch, WINDOW_STREAM, hop=f"window service of {code}")
 
     for code, endpoint in plan["endpoints"].items():
         connect(code, endpoint)
@@ -168,12 +175,12 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         )
         t0 = min(due_ns, time.perf_counter_ns())  # from the planned time: a late send is waiting too
         try:
-            resp = await stubs[req["origin"]].Submit(msg, timeout=timeout)
+            resp = await windows[req["origin"]].send(msg, timeout)
             outcome, result = resp.outcome, resp.result
             if req["flow"] == "tongban.apply" and req["at_s"] >= warmup:
                 tally.applied(req["item"], resp.trips, resp.delay_days)
-        except grpc.aio.AioRpcError as e:
-            outcome, result = f"window_{e.code().name.lower()}", ""
+        except TongbanError as e:  # the window refused it, or the call did not get through
+            outcome, result = f"window_{_status(e)}", ""
         except Exception as e:  # noqa: BLE001 - every fired request must be accounted for
             outcome, result = f"loadgen_{type(e).__name__}", ""
         latency_us = (time.perf_counter_ns() - t0) // 1000
@@ -224,9 +231,17 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         _progress(int(elapsed), tally)
     if watcher is not None:
         watcher.cancel()
-    for ch in [*channels.values(), *retired]:
+    for mux, ch in [*((windows[code], channels[code]) for code in channels), *retired]:
+        await mux.close()
         await ch.close()
     return tally.to_json(elapsed)
+
+
+def _status(error: TongbanError) -> str:
+    """The status name a window's refusal or failure had, as a unary Submit's caller saw it."""
+    if isinstance(error, TimedOutError):
+        return "deadline_exceeded"
+    return status_of(error).name.lower()
 
 
 async def _watch_endpoints(connect: Any) -> None:

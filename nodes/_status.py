@@ -56,8 +56,9 @@ def error_from_status(status: str, details: str, reason: str, *, hop: str) -> E.
     unary call's status or a stream's refusal frame) into a tongban error."""
     code = grpc.StatusCode[status] if status in grpc.StatusCode.__members__ else grpc.StatusCode.UNKNOWN
     if code in _UNREACHABLE and not reason:
-        what = {grpc.StatusCode.DEADLINE_EXCEEDED: "timed out",
-                grpc.StatusCode.CANCELLED: "went away mid-call"}.get(code, "unavailable")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return E.TimedOutError(f"{hop} timed out: {details}")
+        what = "went away mid-call" if code == grpc.StatusCode.CANCELLED else "unavailable"
         return E.PeerUnavailableError(f"{hop} {what}: {details}")
     return E.RemoteError(f"{hop} refused: {details}", status=code.name, code=reason or code.name.lower())
 

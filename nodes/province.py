@@ -28,7 +28,7 @@ from nodes.transfer import recover as recover_transfers
 from nodes.transfer import transfer
 from nodes.transfer_store import TransferStore
 from nodes.link import LinkShim
-from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, StreamMux, check_transport, serve_frames
+from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, WINDOW_STREAM, StreamMux, check_transport, serve_frames
 from nodes.store import ProvinceStore
 from tongban.v1 import (
     directory_pb2,
@@ -71,7 +71,17 @@ class _WindowServicer(services_pb2_grpc.WindowServiceServicer):
 
     async def Submit(self, request: services_pb2.SubmitRequest,
                      context: grpc.aio.ServicerContext) -> services_pb2.SubmitResponse:
-        peer = peer_code(context)
+        return await self.submit(request, peer_code(context))
+
+    async def SubmitStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+        async for reply in serve_frames(request_iterator, method=WINDOW_STREAM, peer=peer_code(context),
+                                        handle=self.submit, on_undecodable=self.node.core.record_undecodable):
+            yield reply
+
+    async def submit(self, request: services_pb2.SubmitRequest, peer: str,
+                     timeout_s: float | None = None) -> services_pb2.SubmitResponse:
+        """One submission from TLS peer ``peer`` (the caller's timeout is not needed: every
+        flow ends within the node's own request timeout)."""
         if peer != WINDOW_CLIENT:
             raise PeerIdentityError(f"WindowService serves the client {WINDOW_CLIENT!r}, found TLS peer {peer!r}")
         return await self.node.submit(request)

@@ -14,6 +14,11 @@ stream.
 - :class:`StreamMux` is the caller's side: ``await mux.send(envelope, timeout_s)`` (the
   stream, or the unary RPC for ``stream=False`` and for peers without the stream method).
 - :func:`serve_frames` is the server's side, used by the servicers' stream methods.
+
+A service window's submissions travel the same way (``WindowService.SubmitStream``:
+a ``SubmitRequest`` per call, a ``SubmitResponse`` per answer, ``Submit`` as its unary
+RPC), so a window that keeps many in flight hands them to its node, and its node to
+the hub, in batches.
 """
 
 from __future__ import annotations
@@ -23,30 +28,62 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from exchange.errors import ConfigError, PeerUnavailableError, TongbanError
+from exchange.errors import ConfigError, PeerUnavailableError, TimedOutError, TongbanError
 from nodes._status import Undecodable, error_from_rpc, error_from_status, status_of
-from tongban.v1 import envelope_pb2, services_pb2
+from tongban.v1 import services_pb2
 
-__all__ = ["EXCHANGE_STREAM", "HANDLE_STREAM", "TRANSPORTS", "StreamMux", "check_transport", "serve_frames"]
+__all__ = ["EXCHANGE_STREAM", "HANDLE_STREAM", "TRANSPORTS", "WINDOW_STREAM", "StreamMux", "check_transport",
+           "serve_frames"]
 
 #: How nodes carry envelopes to each other: "stream" (default) or one unary call each.
 TRANSPORTS = ("stream", "unary")
 EXCHANGE_STREAM = "/tongban.v1.HubService/ExchangeStream"
 HANDLE_STREAM = "/tongban.v1.NodeService/HandleStream"
+WINDOW_STREAM = "/tongban.v1.WindowService/SubmitStream"
+
+
+@dataclass(frozen=True)
+class _Method:
+    """One stream method: its frames, the field a call and an answer carry, and the
+    unary RPC that carries one call (``wrap`` makes its request, ``unwrap`` reads its reply)."""
+
+    request: Any
+    reply: Any
+    call: Any
+    answer: Any
+    call_field: str
+    answer_field: str
+    unary: str
+    unary_request: Any
+    unary_reply: Any
+    wrap: Callable[[Any], Any]
+    unwrap: Callable[[Any], Any]
+
+
+def _envelopes(unary: str, request: Any, reply: Any, unary_request: Any, unary_reply: Any) -> _Method:
+    return _Method(request, reply, services_pb2.StreamCall, services_pb2.StreamAnswer, "envelope", "envelope",
+                   unary, unary_request, unary_reply, lambda e: unary_request(envelope=e), lambda r: r.envelope)
+
+
+_METHODS: dict[str, _Method] = {
+    EXCHANGE_STREAM: _envelopes("/tongban.v1.HubService/Exchange",
+                                services_pb2.ExchangeStreamRequest, services_pb2.ExchangeStreamResponse,
+                                services_pb2.ExchangeRequest, services_pb2.ExchangeResponse),
+    HANDLE_STREAM: _envelopes("/tongban.v1.NodeService/Handle",
+                              services_pb2.HandleStreamRequest, services_pb2.HandleStreamResponse,
+                              services_pb2.HandleRequest, services_pb2.HandleResponse),
+    WINDOW_STREAM: _Method(services_pb2.SubmitStreamRequest, services_pb2.SubmitStreamResponse,
+                           services_pb2.WindowCall, services_pb2.WindowAnswer, "request", "response",
+                           "/tongban.v1.WindowService/Submit", services_pb2.SubmitRequest,
+                           services_pb2.SubmitResponse, lambda r: r, lambda r: r),
+}
 #: Frame types of each stream method (the same fields; one pair per RPC, as buf asks).
-FRAMES: dict[str, tuple[Any, Any]] = {
-    EXCHANGE_STREAM: (services_pb2.ExchangeStreamRequest, services_pb2.ExchangeStreamResponse),
-    HANDLE_STREAM: (services_pb2.HandleStreamRequest, services_pb2.HandleStreamResponse),
-}
-#: The unary RPC carrying the same envelopes as each stream method: (method, request, response).
-_UNARY: dict[str, tuple[str, Any, Any]] = {
-    EXCHANGE_STREAM: ("/tongban.v1.HubService/Exchange", services_pb2.ExchangeRequest, services_pb2.ExchangeResponse),
-    HANDLE_STREAM: ("/tongban.v1.NodeService/Handle", services_pb2.HandleRequest, services_pb2.HandleResponse),
-}
+FRAMES: dict[str, tuple[Any, Any]] = {name: (m.request, m.reply) for name, m in _METHODS.items()}
 
 
 def check_transport(transport: str) -> str:
@@ -57,9 +94,9 @@ def check_transport(transport: str) -> str:
 
 log = logging.getLogger(__name__)
 
-Envelope = envelope_pb2.Envelope
-#: The node's handler for one request: (envelope, TLS peer, timeout or None) -> response.
-Handler = Callable[[Envelope, str, "float | None"], Awaitable[Envelope]]
+#: The node's handler for one call: (what it carries, TLS peer, timeout or None) -> the answer's
+#: content (an envelope for the node streams, a SubmitResponse for the window's).
+Handler = Callable[[Any, str, "float | None"], Awaitable[Any]]
 
 #: Tasks answering frames; held here so a closed stream does not let them be
 #: collected mid-flight (an admitted request is always answered and recorded).
@@ -73,8 +110,8 @@ _RUNNING: set[asyncio.Task[None]] = set()
 _PIPELINE = 16
 
 
-def _refusal(call_id: int, error: TongbanError) -> services_pb2.StreamAnswer:
-    return services_pb2.StreamAnswer(call_id=call_id, refusal=services_pb2.Refusal(
+def _refusal(m: _Method, call_id: int, error: TongbanError) -> Any:
+    return m.answer(call_id=call_id, refusal=services_pb2.Refusal(
         status=status_of(error).name, reason=error.code, message=str(error)))
 
 
@@ -89,27 +126,28 @@ async def serve_frames(frames: AsyncIterator[Any], *, method: str, peer: str, ha
     out in one message. When the caller half-closes, the answers still in flight
     are sent before the stream ends.
     """
-    reply_type = FRAMES[method][1]
-    ready: list[services_pb2.StreamAnswer] = []
+    m = _METHODS[method]
+    reply_type = m.reply
+    ready: list[Any] = []
     wake = asyncio.Event()
     in_flight = 0
     reading = True
 
-    def answer(a: services_pb2.StreamAnswer) -> None:
+    def answer(a: Any) -> None:
         ready.append(a)
         wake.set()
 
-    async def one(call: services_pb2.StreamCall) -> None:
+    async def one(call: Any) -> None:
         nonlocal in_flight
         try:
             timeout = call.timeout_ms / 1000 if call.timeout_ms else None
-            reply = services_pb2.StreamAnswer(call_id=call.call_id,
-                                              envelope=await handle(call.envelope, peer, timeout))
+            reply = m.answer(call_id=call.call_id,
+                             **{m.answer_field: await handle(getattr(call, m.call_field), peer, timeout)})
         except TongbanError as e:
-            reply = _refusal(call.call_id, e)
+            reply = _refusal(m, call.call_id, e)
         except Exception:  # noqa: BLE001 - answered as INTERNAL, like the unary interceptor
             log.exception("unexpected error answering a streamed request")
-            reply = services_pb2.StreamAnswer(call_id=call.call_id, refusal=services_pb2.Refusal(
+            reply = m.answer(call_id=call.call_id, refusal=services_pb2.Refusal(
                 status="INTERNAL", reason="internal", message="internal error (logged by the node)"))
         in_flight -= 1
         answer(reply)
@@ -121,7 +159,7 @@ async def serve_frames(frames: AsyncIterator[Any], *, method: str, peer: str, ha
                 if isinstance(frame, Undecodable):
                     if on_undecodable is not None:
                         on_undecodable(frame.raw, peer, frame.error)
-                    answer(_refusal(0, frame.error))
+                    answer(_refusal(m, 0, frame.error))
                     continue
                 for i, call in enumerate(frame.calls, 1):
                     in_flight += 1
@@ -163,8 +201,8 @@ class _Lane:
     def __init__(self, call: Any) -> None:
         self.call = call
         self.reader: asyncio.Task[None] | None = None
-        self.pending: dict[int, asyncio.Future[Envelope]] = {}
-        self.queue: list[services_pb2.StreamCall] = []
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.queue: list[Any] = []
         self.writing = False
         self.last_rx = time.monotonic()
 
@@ -187,12 +225,11 @@ class StreamMux:
     """
 
     def __init__(self, channel: grpc.aio.Channel, method: str, *, hop: str, max_lanes: int = 1) -> None:
-        self._request, reply_type = FRAMES[method]
+        self._m = m = _METHODS[method]
         self._open = channel.stream_stream(
-            method, request_serializer=self._request.SerializeToString, response_deserializer=reply_type.FromString)
-        unary, self._unary_request, unary_reply = _UNARY[method]
-        self._unary = channel.unary_unary(unary, request_serializer=self._unary_request.SerializeToString,
-                                          response_deserializer=unary_reply.FromString)
+            method, request_serializer=m.request.SerializeToString, response_deserializer=m.reply.FromString)
+        self._unary = channel.unary_unary(m.unary, request_serializer=m.unary_request.SerializeToString,
+                                          response_deserializer=m.unary_reply.FromString)
         self.hop = hop
         self.max_lanes = max_lanes
         self.unsupported = False
@@ -231,8 +268,8 @@ class StreamMux:
                             log.warning("%s could not decode a message of ours: %s", self.hop,
                                         answer.refusal.message)
                         continue  # the caller gave up waiting
-                    if answer.WhichOneof("outcome") == "envelope":
-                        fut.set_result(answer.envelope)
+                    if answer.WhichOneof("outcome") == self._m.answer_field:
+                        fut.set_result(getattr(answer, self._m.answer_field))
                     else:
                         r = answer.refusal
                         fut.set_exception(error_from_status(r.status, r.message, r.reason, hop=self.hop))
@@ -258,32 +295,33 @@ class StreamMux:
                     fut.set_exception(error or PeerUnavailableError(f"{self.hop} unavailable: stream closed"))
                     fut.exception()  # retrieved: a caller that already left must not log it
 
-    async def send(self, envelope: Envelope, timeout_s: float, *, stream: bool = True) -> Envelope:
-        """One request to this peer, its answer within ``timeout_s``: over the streams,
-        or as one unary call when ``stream`` is False or the peer has no stream method
-        (then a request refused as UNIMPLEMENTED on the stream, never seen, goes unary)."""
+    async def send(self, payload: Any, timeout_s: float, *, stream: bool = True) -> Any:
+        """One request to this peer (an envelope; a SubmitRequest on the window's stream),
+        its answer within ``timeout_s``: over the streams, or as one unary call when
+        ``stream`` is False or the peer has no stream method (then a request refused as
+        UNIMPLEMENTED on the stream, never seen, goes unary)."""
         if stream and not self.unsupported:
             try:
-                return await self.call(envelope, timeout_s)
+                return await self.call(payload, timeout_s)
             except TongbanError:
                 if not self.unsupported:
                     raise
         try:
-            return (await self._unary(self._unary_request(envelope=envelope), timeout=timeout_s)).envelope
+            return self._m.unwrap(await self._unary(self._m.wrap(payload), timeout=timeout_s))
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e, hop=self.hop) from None
 
-    async def call(self, envelope: Envelope, timeout_s: float) -> Envelope:
+    async def call(self, payload: Any, timeout_s: float) -> Any:
         """Send one request over the streams and wait at most ``timeout_s`` for its answer."""
         call_id = next(self._ids)
-        fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         lane = self._lane()
         lane.pending[call_id] = fut
         sent_at = time.monotonic()
         try:
             async with asyncio.timeout(timeout_s):
-                lane.queue.append(services_pb2.StreamCall(
-                    call_id=call_id, envelope=envelope, timeout_ms=max(1, int(timeout_s * 1000))))
+                lane.queue.append(self._m.call(call_id=call_id, timeout_ms=max(1, int(timeout_s * 1000)),
+                                               **{self._m.call_field: payload}))
                 if not lane.writing:  # else the write under way takes it along next
                     lane.writing = True
                     writer = asyncio.ensure_future(self._write(lane))  # not cancelled with this call
@@ -293,7 +331,7 @@ class StreamMux:
         except TimeoutError:
             if lane.last_rx < sent_at and lane in self._lanes:
                 lane.call.cancel()  # nothing at all came back: the stream is presumed dead
-            raise PeerUnavailableError(f"{self.hop} timed out: no answer within {timeout_s:g} s") from None
+            raise TimedOutError(f"{self.hop} timed out: no answer within {timeout_s:g} s") from None
         finally:
             del lane.pending[call_id]
 
@@ -304,7 +342,7 @@ class StreamMux:
             while lane.queue:
                 batch, lane.queue = lane.queue, []
                 try:
-                    await lane.call.write(self._request(calls=batch))
+                    await lane.call.write(self._m.request(calls=batch))
                 except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError):
                     return  # the stream is ending: its reader fails the calls with the reason
         finally:

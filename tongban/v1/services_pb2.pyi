@@ -110,6 +110,38 @@ class HandleResponse(_message.Message):
     envelope: _envelope_pb2.Envelope
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
+class SubmitStreamRequest(_message.Message):
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[WindowCall]
+    def __init__(self, calls: _Optional[_Iterable[_Union[WindowCall, _Mapping]]] = ...) -> None: ...
+
+class SubmitStreamResponse(_message.Message):
+    __slots__ = ("answers",)
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[WindowAnswer]
+    def __init__(self, answers: _Optional[_Iterable[_Union[WindowAnswer, _Mapping]]] = ...) -> None: ...
+
+class WindowCall(_message.Message):
+    __slots__ = ("call_id", "request", "timeout_ms")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    request: SubmitRequest
+    timeout_ms: int
+    def __init__(self, call_id: _Optional[int] = ..., request: _Optional[_Union[SubmitRequest, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class WindowAnswer(_message.Message):
+    __slots__ = ("call_id", "response", "refusal")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    response: SubmitResponse
+    refusal: Refusal
+    def __init__(self, call_id: _Optional[int] = ..., response: _Optional[_Union[SubmitResponse, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ...) -> None: ...
+
 class SubmitRequest(_message.Message):
     __slots__ = ("flow", "subject", "receiver", "name", "photo_sha256", "purpose", "audit", "trace_id", "item", "channel", "applicant_id")
     FLOW_FIELD_NUMBER: _ClassVar[int]

@@ -374,6 +374,11 @@ class WindowServiceStub:
                 request_serializer=tongban_dot_v1_dot_services__pb2.SubmitRequest.SerializeToString,
                 response_deserializer=tongban_dot_v1_dot_services__pb2.SubmitResponse.FromString,
                 _registered_method=True)
+        self.SubmitStream = channel.stream_stream(
+                '/tongban.v1.WindowService/SubmitStream',
+                request_serializer=tongban_dot_v1_dot_services__pb2.SubmitStreamRequest.SerializeToString,
+                response_deserializer=tongban_dot_v1_dot_services__pb2.SubmitStreamResponse.FromString,
+                _registered_method=True)
 
 
 class WindowServiceServicer:
@@ -388,6 +393,17 @@ class WindowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitStream(self, request_iterator, context):
+        """The same, many at once over one long-lived stream: each submission tagged with
+        a call id, each answered when its flow completes (not in submission order).
+        Submissions made together travel together, to the hub as well, where one unary
+        call each costs more than the exchange (bench/results/profile-notes.md). A
+        failure of one submission is an answer with a refusal; the stream goes on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WindowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -395,6 +411,11 @@ def add_WindowServiceServicer_to_server(servicer, server):
                     servicer.Submit,
                     request_deserializer=tongban_dot_v1_dot_services__pb2.SubmitRequest.FromString,
                     response_serializer=tongban_dot_v1_dot_services__pb2.SubmitResponse.SerializeToString,
+            ),
+            'SubmitStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubmitStream,
+                    request_deserializer=tongban_dot_v1_dot_services__pb2.SubmitStreamRequest.FromString,
+                    response_serializer=tongban_dot_v1_dot_services__pb2.SubmitStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -426,6 +447,33 @@ class WindowService:
             '/tongban.v1.WindowService/Submit',
             tongban_dot_v1_dot_services__pb2.SubmitRequest.SerializeToString,
             tongban_dot_v1_dot_services__pb2.SubmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/tongban.v1.WindowService/SubmitStream',
+            tongban_dot_v1_dot_services__pb2.SubmitStreamRequest.SerializeToString,
+            tongban_dot_v1_dot_services__pb2.SubmitStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
