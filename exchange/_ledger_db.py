@@ -71,8 +71,15 @@ SELECT_ROWS = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 #: text: same escapes, non-ASCII kept; checked over every character below 0x80 and random
 #: text in tests/unit/test_ledger_verify.py); reading one column instead of seventeen
 #: halves the verifier's time. Where the two could differ (a REAL or BLOB put in by hand)
-#: the verifier asks ``canonical_bytes``.
-SELECT_CANONICAL = f"SELECT seq, json_array({', '.join(COLUMNS[:-2])}), prev_hash, hash FROM {TABLE}"
+#: the verifier asks ``canonical_bytes``; it also does for every row whose values are not
+#: all of their column's type (``plain`` below).
+#: ``plain`` says every value has the type a writer gives it: SQLite 3.45+ reads a BLOB
+#: that looks like its binary JSON as that JSON, so a text rewritten as such a blob would
+#: print as the same text; a row that is not plain is always judged by ``canonical_bytes``.
+_PLAIN = " AND ".join(f"typeof({c}) = '{'integer' if c in INT_FIELDS or c == 'seq' else 'text'}'"
+                      for c in COLUMNS[:-2])
+SELECT_CANONICAL = (f"SELECT seq, json_array({', '.join(COLUMNS[:-2])}), ({_PLAIN}) AS plain, prev_hash, hash "
+                    f"FROM {TABLE}")
 _SELECT_HEAD = f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
 
 #: entry -> tuple of its field values in FIELD_NAMES order (C speed, no copying).

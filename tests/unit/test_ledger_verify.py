@@ -8,7 +8,10 @@ is recomputed from its values before a mismatch counts.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from hypothesis import strategies as st
 
 import exchange.ledger as ledger_mod
 from exchange._ledger_db import COLUMNS, FIELD_NAMES, canonical_bytes, chain_hash
+from exchange.errors import LedgerChainError
 from exchange.ledger import verify_ledger
 from tests.unit.test_ledger import NASTY, entries_strategy, entry, sql, write
 
@@ -74,6 +78,54 @@ def test_the_fast_path_matches_every_row_a_writer_makes(entries: list, monkeypat
         assert verify_ledger(path).rows == len(entries)
 
 
+#: Run with a current SQLite in place of the standard library's (pysqlite3-binary, a dev
+#: dependency): binary JSON arrived in 3.45, after the 3.40 Python 3.11 ships here.
+_ON_CURRENT_SQLITE = """
+import json, sys
+import pysqlite3.dbapi2 as current
+sys.modules["sqlite3"] = current
+from pathlib import Path
+from exchange.errors import LedgerChainError
+import exchange.ledger as ledger_mod
+from tests.unit.test_ledger import NASTY, entry, write
+
+tmp = Path(sys.argv[1])
+nasty, tampered = tmp / "nasty.sqlite", tmp / "tampered.sqlite"
+write(nasty, [entry(i, message_id=s, reason=s, peer=s, trace_id=s[::-1]) for i, s in enumerate(NASTY)])
+write(tampered, [entry(i) for i in range(5)])
+with current.connect(tampered) as conn:
+    conn.execute("UPDATE ledger SET direction = jsonb(json_quote(direction)) WHERE seq = 3")
+    kind, printed = conn.execute("SELECT typeof(direction), json_array(direction) FROM ledger WHERE seq = 3").fetchone()
+recomputed = []
+values = ledger_mod._values
+ledger_mod._values = lambda conn, seq: recomputed.append(seq) or values(conn, seq)
+out = {"version": current.sqlite_version, "kind": kind, "printed": printed,
+       "rows": ledger_mod.verify_ledger(nasty).rows, "recomputed": list(recomputed)}
+try:
+    ledger_mod.verify_ledger(tampered)
+except LedgerChainError as e:
+    out["error"] = str(e)
+print(json.dumps(out))
+"""
+
+
+def test_on_a_current_sqlite_the_fast_path_matches_and_a_text_rewritten_as_binary_json_is_found(
+        tmp_path: Path) -> None:
+    # SQLite 3.45+ reads a BLOB of its binary JSON as that JSON: json_array prints the text it
+    # holds, so without the type check the rewritten row would pass as unchanged.
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _ON_CURRENT_SQLITE, str(tmp_path)], cwd=root, text=True,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert tuple(map(int, out["version"].split("."))) >= (3, 45)
+    assert (out["kind"], out["printed"]) == ("blob", '["received"]')  # the tampered value prints as the original
+    assert (out["rows"], out["recomputed"]) == (len(NASTY), [])  # every writer-made row matched without Python
+    assert out.get("error") == (f"ledger {tmp_path / 'tampered.sqlite'}: row 3 (message msg-000002, "
+                                "b'\\x87received' from 000000): cannot be encoded: Object of type bytes is not "
+                                "JSON serializable")
+
+
 def test_a_row_sqlite_encodes_otherwise_is_judged_by_the_canonical_encoding(tmp_path: Path) -> None:
     # A REAL no writer makes: SQLite writes 1.0e+20, canonical_bytes 1e+20. Rehashed the
     # canonical way, the chain is whole, and verify_ledger must say so.
@@ -92,3 +144,15 @@ def test_a_row_sqlite_encodes_otherwise_is_judged_by_the_canonical_encoding(tmp_
         3, (1, "", "", "", "", "", "", "", "", 1e20, 2, "", "", "", ""))
     result = verify_ledger(db)
     assert (result.rows, result.last_hash) == (5, prev)
+
+
+def test_the_fast_path_flags_a_value_of_another_type_than_its_column(tmp_path: Path) -> None:
+    from exchange._ledger_db import SELECT_CANONICAL
+
+    db = tmp_path / "ledger.sqlite"
+    write(db, [entry(i) for i in range(3)])
+    sql(db, "UPDATE ledger SET size_bytes = 1e20 WHERE seq = 2")
+    conn = sqlite3.connect(db)
+    plain = [row[2] for row in conn.execute(f"{SELECT_CANONICAL} ORDER BY seq")]
+    conn.close()
+    assert plain == [1, 0, 1]  # row 2 goes to canonical_bytes whatever SQLite's JSON says
