@@ -207,7 +207,7 @@ class WindowDriver:
         creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
         self.jobs = itertools.cycle([tuple(j) for j in cfg["jobs"]])
         self.channels, self.muxes = [], {}
-        self.stream = check_transport(cfg.get("window_transport", "stream")) == "stream"
+        self.stream = check_transport(cfg.get("window_transport", "stream"), setting="window_transport") == "stream"
         for code, endpoint in cfg["endpoints"].items():
             ch = _channel(endpoint, creds, code)
             self.channels.append(ch)

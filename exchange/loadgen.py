@@ -238,7 +238,8 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
 
 
 def _status(error: TongbanError) -> str:
-    """The status name a window's refusal or failure had, as a unary Submit's caller saw it."""
+    """How a failed submission counts: a refusal as its status, no answer in time as
+    ``deadline_exceeded``, any other failure to get through as ``unavailable``."""
     if isinstance(error, TimedOutError):
         return "deadline_exceeded"
     return status_of(error).name.lower()

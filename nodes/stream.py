@@ -63,6 +63,11 @@ class _Method:
     unary_reply: Any
     wrap: Callable[[Any], Any]
     unwrap: Callable[[Any], Any]
+    #: A call that times out with nothing at all received since it was sent means the
+    #: stream is dead (between nodes, whose answers come within the caller's timeout). Not
+    #: on the window's stream: a flow may take the node's whole request timeout, and the
+    #: stream carries the window's other submissions.
+    silence_is_death: bool = True
 
 
 def _envelopes(unary: str, request: Any, reply: Any, unary_request: Any, unary_reply: Any) -> _Method:
@@ -80,16 +85,16 @@ _METHODS: dict[str, _Method] = {
     WINDOW_STREAM: _Method(services_pb2.SubmitStreamRequest, services_pb2.SubmitStreamResponse,
                            services_pb2.WindowCall, services_pb2.WindowAnswer, "request", "response",
                            "/tongban.v1.WindowService/Submit", services_pb2.SubmitRequest,
-                           services_pb2.SubmitResponse, lambda r: r, lambda r: r),
+                           services_pb2.SubmitResponse, lambda r: r, lambda r: r, silence_is_death=False),
 }
 #: Frame types of each stream method (the same fields; one pair per RPC, as buf asks).
 FRAMES: dict[str, tuple[Any, Any]] = {name: (m.request, m.reply) for name, m in _METHODS.items()}
 
 
-def check_transport(transport: str) -> str:
-    """``transport`` if it is one of TRANSPORTS, else a ConfigError naming them."""
+def check_transport(transport: str, *, setting: str = "transport") -> str:
+    """``transport`` if it is one of TRANSPORTS, else a ConfigError naming ``setting`` and them."""
     if transport not in TRANSPORTS:
-        raise ConfigError(f"transport: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
+        raise ConfigError(f"{setting}: expected one of {', '.join(TRANSPORTS)}, found {transport!r}")
     return transport
 
 log = logging.getLogger(__name__)
@@ -108,6 +113,10 @@ _RUNNING: set[asyncio.Task[None]] = set()
 #: half the CPU idle, against 2,022–2,121/s with chunks of 12–16 (8: 1,828; 4: 1,653,
 #: batches too small; 32: 1,824).
 _PIPELINE = 16
+#: At most this many calls (or answers) in one stream message: a backlog let go at once
+#: (a peer back after a stall) must stay far below gRPC's 4 MiB message limit (a window
+#: answer, two envelopes and a certificate, is 1.5-2.5 KiB).
+_MAX_PER_MESSAGE = 256
 
 
 def _refusal(m: _Method, call_id: int, error: TongbanError) -> Any:
@@ -181,7 +190,7 @@ async def serve_frames(frames: AsyncIterator[Any], *, method: str, peer: str, ha
     try:
         while True:
             if ready:
-                batch, ready[:] = list(ready), []
+                batch, ready[:] = ready[:_MAX_PER_MESSAGE], ready[_MAX_PER_MESSAGE:]
                 yield reply_type(answers=batch)
             elif not reading and in_flight == 0:
                 return
@@ -329,7 +338,7 @@ class StreamMux:
                     writer.add_done_callback(_RUNNING.discard)
                 return await fut
         except TimeoutError:
-            if lane.last_rx < sent_at and lane in self._lanes:
+            if self._m.silence_is_death and lane.last_rx < sent_at and lane in self._lanes:
                 lane.call.cancel()  # nothing at all came back: the stream is presumed dead
             raise TimedOutError(f"{self.hop} timed out: no answer within {timeout_s:g} s") from None
         finally:
@@ -340,7 +349,7 @@ class StreamMux:
         nothing is left (calls queued meanwhile by others ride on the next one)."""
         try:
             while lane.queue:
-                batch, lane.queue = lane.queue, []
+                batch, lane.queue = lane.queue[:_MAX_PER_MESSAGE], lane.queue[_MAX_PER_MESSAGE:]
                 try:
                     await lane.call.write(self._m.request(calls=batch))
                 except (grpc.aio.AioRpcError, asyncio.InvalidStateError, grpc.aio.UsageError):

@@ -3,17 +3,20 @@ would answer it, tagged with its call id; a refusal is an answer and the stream 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
+import grpc
 import pytest
 
+from exchange.errors import TimedOutError
 from exchange.ledger import read_entries
-from nodes.stream import FRAMES, WINDOW_STREAM
+from nodes.stream import FRAMES, WINDOW_STREAM, StreamMux
 from nodes.store import ProvinceStore
 from tests.integration.conftest import Country
 from tests.integration.test_exchange import _a_certificate, submit
-from tongban.v1 import header_pb2, services_pb2
+from tongban.v1 import header_pb2, services_pb2, services_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +103,57 @@ def test_an_undecodable_submission_frame_is_refused_ledgered_and_the_stream_goes
     row = [r.entry for r in read_entries(country.data / "440000.sqlite", direction="rejected")
            if r.entry.outcome == "malformed"][-1]
     assert (row.peer, row.size_bytes, row.reason) == ("window", 4, bad.message)
+
+
+class _SlowWindow(services_pb2_grpc.WindowServiceServicer):
+    """Answers each submission after the delay its ``purpose`` names, in seconds."""
+
+    async def SubmitStream(self, request_iterator: Any, context: Any) -> Any:
+        pending: set[asyncio.Task[Any]] = set()
+        for_answer: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def later(call: services_pb2.WindowCall) -> None:
+            await asyncio.sleep(float(call.request.purpose))
+            await for_answer.put(services_pb2.SubmitStreamResponse(answers=[services_pb2.WindowAnswer(
+                call_id=call.call_id, response=services_pb2.SubmitResponse(outcome="ok", detail=call.request.purpose))]))
+
+        async def read() -> None:
+            async for frame in request_iterator:
+                for call in frame.calls:
+                    pending.add(asyncio.ensure_future(later(call)))
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while True:
+                yield await for_answer.get()
+        finally:
+            reader.cancel()
+            for t in pending:
+                t.cancel()
+
+
+def test_a_window_submission_that_times_out_leaves_the_others_on_the_stream() -> None:
+    # Between nodes, a call that times out with nothing received since it was sent means a
+    # dead stream, and the stream is dropped. A window's flow may take the node's whole
+    # timeout while the stream carries other submissions: they must get their answers.
+    async def go() -> tuple[str, str]:
+        server = grpc.aio.server()
+        services_pb2_grpc.add_WindowServiceServicer_to_server(_SlowWindow(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        mux = StreamMux(channel, WINDOW_STREAM, hop="window service of 440000")
+        try:
+            slow = asyncio.ensure_future(mux.send(services_pb2.SubmitRequest(purpose="1.5"), 0.3))
+            other = asyncio.ensure_future(mux.send(services_pb2.SubmitRequest(purpose="0.6"), 5.0))
+            with pytest.raises(TimedOutError) as e:
+                await slow
+            return str(e.value), (await other).detail
+        finally:
+            await mux.close()
+            await channel.close()
+            await server.stop(0)
+
+    timed_out, answered = asyncio.run(go())
+    assert timed_out == "window service of 440000 timed out: no answer within 0.3 s"
+    assert answered == "0.6"  # answered after the other one gave up, on the same stream

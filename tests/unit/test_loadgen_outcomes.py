@@ -1,5 +1,7 @@
-"""What the load generator counts when a window submission fails: the status a unary
-Submit's caller would have seen, whether the failure came on the stream or not."""
+"""What the load generator counts when a window submission fails, on the stream or on the
+unary fallback: a refusal as its status, no answer in time as ``deadline_exceeded``, and
+anything else that kept it from getting through (the stream or the connection broke, the
+server went away mid-call: a unary caller saw CANCELLED) as ``unavailable``."""
 
 from __future__ import annotations
 
