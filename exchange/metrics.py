@@ -11,13 +11,15 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["LATE_US", "FlowStats", "new_histogram", "record_us"]
+__all__ = ["LATE_SHARE", "LATE_US", "FlowStats", "new_histogram", "record_us"]
 
 #: 1 µs to 10 minutes at 3 significant digits.
 _LOWEST_US, _HIGHEST_US, _DIGITS = 1, 600_000_000, 3
 #: A load generator that sends a request this far (µs) behind its planned time sent it late:
 #: ten times the lag of an idle one (p99 2.4 ms on the quickstart scenario).
 LATE_US = 10_000
+#: With this share of the requests sent late or more, the load generator fell behind its plan.
+LATE_SHARE = 0.01
 
 
 def new_histogram() -> HdrHistogram:
