@@ -154,8 +154,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
                  "(multiplexed, as provinces send by default) over mTLS as A -> hub verifies, checks access, "
                  "routes, ledgers, forwards on NodeService.HandleStream -> B verifies, answers signed, ledgers -> "
                  "hub verifies the answer, ledgers -> client verifies the answer as A would (no client-side ledger)",
-            "b_window": "load generator (window client) -> WindowService.Submit at A -> A seals -> hub -> B -> "
-                        "A verifies and ledgers",
+            "b_window": "load generator (window client) -> WindowService.SubmitStream at A (multiplexed, as "
+                        "tongban run submits) -> A seals -> hub -> B -> A verifies and ledgers",
         },
         "message_bytes": raw["message_bytes"],
         "open_loop_rate_per_s": raw["half_baseline_rate_per_s"],
@@ -171,6 +171,7 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
                            "best_concurrency": raw["window"]["best_concurrency"],
                            "ratio_vs_relay": {"throughput": ratio(raw["window"]["saturation_per_s"],
                                                                    base["saturation_per_s"])}}
+    doc["b_window"]["window_transport"] = raw["window"].get("window_transport", "unary")
     if "reconciliation" in raw["window"]:
         doc["b_window"]["reconciliation"] = raw["window"]["reconciliation"]
     diag = raw.get("relay_diagnostics") or {}

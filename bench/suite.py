@@ -35,6 +35,8 @@ ORIGIN, TARGET = "440000", "510000"
 _BENCH_WORLD_SCALE = 1e-5
 #: Rounds of the interleaved relay/tongban pairs (bench/paired.py).
 _PAIRED_ROUNDS, _PAIRED_ROUNDS_QUICK = 3, 1
+#: How (b')'s window client submits: as ``tongban run``'s load generator does (bench/loadgen.py).
+_WINDOW_TRANSPORT = "stream"
 #: Threads of the synchronous-server relay diagnostic ("a 4-thread sync server beat aio by about 70 % on echo").
 _SYNC_THREADS = 4
 
@@ -75,8 +77,8 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         out["relay"] = both["relay"]
         out["tongban"] = {**both["tongban"], "nodes_ready_s": round(t, 2)}
         half = out["relay"]["saturation_per_s"] / 2
-        say("(b') window-originated: WindowService.Submit at A -> A -> hub -> B (extra information)")
-        lg = c.loadgen({**base_cfg, "driver": "window"})
+        say("(b') window-originated: WindowService.SubmitStream at A -> A -> hub -> B (extra information)")
+        lg = c.loadgen({**base_cfg, "driver": "window", "window_transport": _WINDOW_TRANSPORT})
         if plan.quick:
             best_c = out["tongban"]["best_concurrency"]
             r = point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
@@ -86,6 +88,7 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
             out["window"] = measure([Load("window", lg)], plan, say, half)["window"]
         lg.quit()
         out["rss_3_nodes_mb"] = c.rss_peak_mb()
+    out["window"]["window_transport"] = _WINDOW_TRANSPORT
     out["window"]["reconciliation"] = _reconcile_window(work / "tongban" / "data", say)
     # The nodes have stopped, their ledgers are flushed: (b)'s one-at-a-time calls, hop by hop.
     out["tongban"]["serial_timeline"] = timeline_from_ledgers(
