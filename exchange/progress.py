@@ -29,6 +29,9 @@ class LiveProgress:
         self.enabled = enabled
         self.running = FlowStats("all")
         self.last_second: dict[int, FlowStats] = {}
+        #: how many load generators feed this view, and how many have reported each recent second
+        self.sources = 1
+        self._reports: dict[int, int] = {}
         self.elapsed_s = 0.0
         self.active_faults: list[str] = []
         self._live: Live | None = None
@@ -52,14 +55,16 @@ class LiveProgress:
 
     def event(self, doc: dict[str, Any]) -> None:
         """One progress line from a load generator."""
+        second = int(doc["t"])
+        self._reports[second] = self._reports.get(second, 0) + 1
         stats = doc.get("stats")
         if stats:
             s = FlowStats.from_json(stats)
             self.running.merge(s)
-            second = int(doc["t"])
             self.last_second.setdefault(second, FlowStats("s")).merge(s)
-            for t in [t for t in self.last_second if t < second - 2]:  # only the last second is shown
-                del self.last_second[t]
+        for t in [t for t in self._reports if t < second - 2]:  # only the last second is shown
+            del self._reports[t]
+            self.last_second.pop(t, None)
 
     def tick(self, elapsed_s: float, active_faults: Sequence[str]) -> None:
         self.elapsed_s = elapsed_s
@@ -73,10 +78,11 @@ class LiveProgress:
     def _numbers(self) -> tuple[int, int, float, int]:
         done = self.running.count
         failed = done - self.running.ok
-        # the last whole second a load generator has reported: its line for second t comes
+        # the last whole second every load generator has reported: a line for second t comes
         # just after t + 1, and a busy one sends it later still (0 ok/s would be a lie)
-        shown = [t for t in self.last_second if t <= int(self.elapsed_s) - 1]
-        last = self.last_second[max(shown)] if shown else None
+        past = [t for t in self._reports if t <= int(self.elapsed_s) - 1]
+        whole = [t for t in past if self._reports[t] >= self.sources]
+        last = self.last_second.get(max(whole or past)) if past else None
         rate = last.ok if last else 0
         return done, failed, self.running.percentile_ms(99), rate
 

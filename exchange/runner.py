@@ -244,6 +244,7 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
                                         "start_at": start_at}, ensure_ascii=False), encoding="utf-8")
             loadgens.append(children.start([str(path), str(out_dir / f"loadgen-{i}.json")], f"loadgen-{i}",
                                            module="exchange.loadgen"))
+        progress.sources = len(loadgens)
         progress.phase(f"driving {result.planned} requests over {scenario.duration_s:g} s "
                        f"from {len(loadgens)} load generator(s)")
         _drive(children, loadgens, timeline, progress, start_at)

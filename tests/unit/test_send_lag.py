@@ -111,3 +111,26 @@ def test_the_progress_view_shows_the_last_second_reported_not_zero() -> None:
     progress.elapsed_s = 9.0  # second 8's line is not in yet (a busy load generator sends it late)
     assert progress._numbers()[3] == 407
     assert "407 ok/s" in progress._line()
+
+
+def test_with_two_load_generators_the_progress_view_shows_a_second_both_have_reported() -> None:
+    progress = LiveProgress(total_s=60, enabled=False)
+    progress.sources = 2
+    req = {"flow": "identity.verify", "origin": "110000", "target": "440000"}
+    fast, slow = _Tally(), _Tally()
+    for t in range(7):
+        for tally, n in ((fast, 300), (slow, 200)):
+            for _ in range(n + t):
+                tally.record(req, "ok", 5000, "match", t, True)
+    for t in range(7):
+        progress.event({"event": "progress", "t": t, "stats": fast.second_json(t)})
+        if t < 6:  # the slow one's line for second 6 is not in yet
+            progress.event({"event": "progress", "t": t, "stats": slow.second_json(t)})
+    progress.elapsed_s = 7.4
+    assert progress._numbers()[3] == 510  # second 5, whole; not second 6 with one of the two (306)
+    progress.event({"event": "progress", "t": 6, "stats": slow.second_json(6)})
+    assert progress._numbers()[3] == 512  # second 6, now whole
+    progress.event({"event": "progress", "t": 7, "stats": None})  # a second with nothing completed
+    progress.event({"event": "progress", "t": 7, "stats": None})
+    progress.elapsed_s = 8.1
+    assert progress._numbers()[3] == 0
