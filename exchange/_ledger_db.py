@@ -66,16 +66,13 @@ CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
 # Ledgers created before keep their index (SQLite maintains it); it is not dropped.
 INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 SELECT_ROWS = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
-#: seq, the row's canonical encoding as SQLite writes it, prev_hash, hash. SQLite's compact
-#: JSON is the same text as ``canonical_bytes`` for every row a writer makes (integers and
-#: text: same escapes, non-ASCII kept; checked over every character below 0x80 and random
-#: text in tests/unit/test_ledger_verify.py); reading one column instead of seventeen
-#: halves the verifier's time. Where the two could differ (a REAL or BLOB put in by hand)
-#: the verifier asks ``canonical_bytes``; it also does for every row whose values are not
-#: all of their column's type (``plain`` below).
-#: ``plain`` says every value has the type a writer gives it: SQLite 3.45+ reads a BLOB
-#: that looks like its binary JSON as that JSON, so a text rewritten as such a blob would
-#: print as the same text; a row that is not plain is always judged by ``canonical_bytes``.
+#: seq, the row's canonical encoding as SQLite writes it, ``plain``, prev_hash, hash. SQLite's
+#: compact JSON is the same text as ``canonical_bytes`` for every row a writer makes (integers
+#: and text: same escapes, non-ASCII kept; tests/unit/test_ledger_verify.py checks it, also on
+#: SQLite 3.51); reading one column instead of seventeen halves the verifier's time. ``plain``
+#: says every value has its column's type (integer or text); any other row (a REAL or a BLOB
+#: put in by hand: SQLite 3.45+ prints a BLOB of its binary JSON as that JSON) is judged by
+#: ``canonical_bytes``, as is any row whose hash does not match.
 _PLAIN = " AND ".join(f"typeof({c}) = '{'integer' if c in INT_FIELDS or c == 'seq' else 'text'}'"
                       for c in COLUMNS[:-2])
 SELECT_CANONICAL = (f"SELECT seq, json_array({', '.join(COLUMNS[:-2])}), ({_PLAIN}) AS plain, prev_hash, hash "

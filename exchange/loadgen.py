@@ -13,7 +13,7 @@ Measurements:
   HdrHistogram of latencies (merged by the runner, never averaged);
 - origin x target volumes;
 - how late each request went out: a histogram of the lag behind its planned
-  time, and how many went out ``LATE_US`` or more behind it.
+  time, and how many went out ``exchange.metrics.LATE_US`` or more behind it.
 
 Latency runs from the request's planned time, not from when it went out. On a
 busy machine the load generator itself falls behind (60 s at 520 requests/s on the
@@ -48,7 +48,7 @@ import grpc
 
 from certs.pki import load_client_credentials
 from exchange.errors import TimedOutError, TongbanError
-from exchange.metrics import LATE_US, FlowStats, new_histogram, record_us
+from exchange.metrics import FlowStats, SendLag
 from nodes._status import status_of
 from nodes.stream import WINDOW_STREAM, StreamMux
 from tongban.v1 import header_pb2, services_pb2
@@ -67,9 +67,7 @@ class _Tally:
         self.sealed: dict[int, dict[str, Any]] = {}
         self.pairs: Counter[str] = Counter()
         self.fired = 0
-        #: how far behind its planned time each request went out, and how many went out late
-        self.send_lag_us = new_histogram()
-        self.sent_late = 0
+        self.lag = SendLag()
         self.done = 0
         self.interrupted = False
         self.apply: dict[str, dict[str, float]] = {}
@@ -84,8 +82,11 @@ class _Tally:
     def sent(self, lag_us: int) -> None:
         """A request went out ``lag_us`` behind its planned time."""
         self.fired += 1
-        record_us(self.send_lag_us, lag_us)
-        self.sent_late += lag_us >= LATE_US
+        self.lag.record(lag_us)
+
+    @property
+    def sent_late(self) -> int:
+        return self.lag.late
 
     def record(self, req: dict[str, Any], outcome: str, latency_us: int, result: str, second: int,
                counted: bool) -> None:
@@ -113,8 +114,7 @@ class _Tally:
     def to_json(self, elapsed_s: float) -> dict[str, Any]:
         return {
             "elapsed_s": elapsed_s, "fired": self.fired, "done": self.done, "interrupted": self.interrupted,
-            "send_lag": self.send_lag_us.encode().decode("ascii") if self.fired else "",
-            "sent_late": self.sent_late,
+            **self.lag.to_json(),
             "flows": [s.to_json() for s in self.flows.values()],
             "origins": [s.to_json() for s in self.origins.values()],
             "seconds": [self.second_json(t) for t in sorted({*self.seconds, *self.sealed})],
@@ -134,17 +134,16 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     """Run ``plan`` and return the result document."""
     chain, key, root = load_client_credentials(Path(plan["pki"]))
     creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
-    channels: dict[str, grpc.aio.Channel] = {}
-    windows: dict[str, StreamMux] = {}  # per origin: its window service's submission stream
+    windows: dict[str, tuple[StreamMux, grpc.aio.Channel]] = {}  # per origin: its window's stream
     retired: list[tuple[StreamMux, grpc.aio.Channel]] = []
 
     def connect(code: str, endpoint: str) -> None:
-        if code in channels:
-            retired.append((windows[code], channels[code]))  # closed at the end: calls may still be using it
+        if code in windows:
+            retired.append(windows[code])  # closed at the end: calls may still be using it
         ch = grpc.aio.secure_channel(endpoint, creds, options=[
             ("grpc.ssl_target_name_override", f"node-{code}.tongban.test"),
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)])
-        channels[code], windows[code] = ch, StreamMux(ch, WINDOW_STREAM, hop=f"window service of {code}")
+        windows[code] = StreamMux(ch, WINDOW_STREAM, hop=f"window service of {code}"), ch
 
     for code, endpoint in plan["endpoints"].items():
         connect(code, endpoint)
@@ -175,7 +174,7 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         )
         t0 = min(due_ns, time.perf_counter_ns())  # from the planned time: a late send is waiting too
         try:
-            resp = await windows[req["origin"]].send(msg, timeout)
+            resp = await windows[req["origin"]][0].send(msg, timeout)
             outcome, result = resp.outcome, resp.result
             if req["flow"] == "tongban.apply" and req["at_s"] >= warmup:
                 tally.applied(req["item"], resp.trips, resp.delay_days)
@@ -231,7 +230,7 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         _progress(int(elapsed), tally)
     if watcher is not None:
         watcher.cancel()
-    for mux, ch in [*((windows[code], channels[code]) for code in channels), *retired]:
+    for mux, ch in [*windows.values(), *retired]:
         await mux.close()
         await ch.close()
     return tally.to_json(elapsed)

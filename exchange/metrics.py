@@ -11,7 +11,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["LATE_SHARE", "LATE_US", "FlowStats", "new_histogram", "record_us"]
+__all__ = ["LATE_SHARE", "LATE_US", "FlowStats", "SendLag", "fell_behind", "new_histogram", "record_us"]
 
 #: 1 µs to 10 minutes at 3 significant digits.
 _LOWEST_US, _HIGHEST_US, _DIGITS = 1, 600_000_000, 3
@@ -29,6 +29,44 @@ def new_histogram() -> HdrHistogram:
 def record_us(h: HdrHistogram, value_us: int) -> None:
     """Record ``value_us`` into a histogram from ``new_histogram``, clamped to its range."""
     h.record_value(min(max(value_us, _LOWEST_US), _HIGHEST_US))
+
+
+def fell_behind(sent_late: int, fired: int) -> bool:
+    """Whether a load generator that sent ``sent_late`` of ``fired`` requests late fell behind its plan."""
+    return sent_late > 0 and sent_late >= LATE_SHARE * fired
+
+
+@dataclass
+class SendLag:
+    """How far behind its planned time each request was sent (µs), and how many ``LATE_US`` or more."""
+
+    lag_us: HdrHistogram = field(default_factory=new_histogram)
+    late: int = 0
+
+    def record(self, lag_us: int) -> None:
+        record_us(self.lag_us, lag_us)
+        self.late += lag_us >= LATE_US
+
+    def to_json(self) -> dict[str, Any]:
+        """The load generator's result keys ``send_lag`` (encoded histogram) and ``sent_late``."""
+        return {"send_lag": self.lag_us.encode().decode("ascii") if self.lag_us.get_total_count() else "",
+                "sent_late": self.late}
+
+    def merge_json(self, doc: dict[str, Any]) -> None:
+        """Add a load generator's result (the keys of ``to_json``)."""
+        if doc.get("send_lag"):
+            self.lag_us.add(HdrHistogram.decode(doc["send_lag"]))
+        self.late += int(doc.get("sent_late", 0))
+
+    def summary(self) -> dict[str, Any]:
+        """report.json's ``load``."""
+        h = self.lag_us
+        lag = {"p50": 0.0, "p99": 0.0, "max": 0.0}
+        if h.get_total_count():
+            lag = {"p50": h.get_value_at_percentile(50) / 1000, "p99": h.get_value_at_percentile(99) / 1000,
+                   "max": h.get_max_value() / 1000}
+        return {"send_lag_ms": {k: round(v, 3) for k, v in lag.items()}, "sent_late": self.late,
+                "late_ms": LATE_US / 1000}
 
 
 @dataclass

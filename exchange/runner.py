@@ -20,8 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
 from certs.pki import HUB_CODE
 from exchange._procs import Children
 from exchange.cache import ensure_pki, ensure_world
@@ -29,7 +27,7 @@ from exchange.errors import TongbanError
 from exchange.faults import FaultTimeline
 from exchange.geo import province
 from exchange.kstb import kstb_summary
-from exchange.metrics import LATE_US, FlowStats, new_histogram
+from exchange.metrics import FlowStats, SendLag
 from exchange.plan import write_plan_requests
 from exchange.progress import LiveProgress
 from exchange.reconcile import Reconciliation, reconcile
@@ -68,9 +66,7 @@ class RunResult:
     apply: dict[str, dict[str, float]] = field(default_factory=dict)
     planned: int = 0
     fired: int = 0
-    #: how far behind its planned time each request went out (µs), and how many went out late
-    send_lag_us: HdrHistogram = field(default_factory=new_histogram)
-    sent_late: int = 0
+    lag: SendLag = field(default_factory=SendLag)
     interrupted: bool = False
     faults: list[dict[str, Any]] = field(default_factory=list)
     recon: Reconciliation = field(default_factory=Reconciliation)
@@ -82,9 +78,7 @@ class RunResult:
     def merge_loadgen(self, doc: dict[str, Any]) -> None:
         self.duration_s = max(self.duration_s, float(doc["elapsed_s"]))
         self.fired += int(doc["fired"])
-        if doc.get("send_lag"):
-            self.send_lag_us.add(HdrHistogram.decode(doc["send_lag"]))
-        self.sent_late += int(doc.get("sent_late", 0))
+        self.lag.merge_json(doc)
         self.interrupted |= bool(doc.get("interrupted"))
         for key, into in (("flows", self.flows), ("origins", self.origins)):
             for f in doc[key]:
@@ -134,20 +128,10 @@ class RunResult:
             "faults": self.faults,
             "kstb": kstb_summary(self.apply),
             "reconciliation": {**self.recon.summary(), "planned": self.planned, "fired": self.fired},
-            "load": self._load(),
+            "load": self.lag.summary(),
             "ledgers": self.recon.ledgers,
             "report": {"markdown": sc.report.markdown, "html": sc.report.html, "charts": sc.report.charts},
         }
-
-    def _load(self) -> dict[str, Any]:
-        """How closely the load generators kept to the plan."""
-        h = self.send_lag_us
-        lag = {"p50": 0.0, "p99": 0.0, "max": 0.0}
-        if h.get_total_count():
-            lag = {"p50": h.get_value_at_percentile(50) / 1000, "p99": h.get_value_at_percentile(99) / 1000,
-                   "max": h.get_max_value() / 1000}
-        return {"send_lag_ms": {k: round(v, 3) for k, v in lag.items()}, "sent_late": self.sent_late,
-                "late_ms": LATE_US / 1000}
 
 
 def _pack(codes: tuple[str, ...], n: int) -> list[list[str]]:

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from exchange.metrics import LATE_SHARE
+from exchange.metrics import fell_behind
 
 __all__ = ["print_summary"]
 
@@ -38,7 +38,7 @@ def print_summary(report: dict[str, Any], out_dir: Path, console: Console | None
     console.print(f"reconciliation: sent {rec['sent']}, delivered {rec['delivered']}, rejected {rec['rejected']}, "
                   f"failed {rec['failed']}, lost {rec['lost']}; {rows} ledger rows in {len(ledgers)} ledgers, {chain}")
     load = report.get("load") or {}
-    if load.get("sent_late", 0) >= max(1, LATE_SHARE * rec.get("fired", 0)):  # as the report says it
+    if fell_behind(load.get("sent_late", 0), rec.get("fired", 0)):  # as the report says it
         lag = load["send_lag_ms"]
         console.print(f"[yellow]load generator behind plan: {load['sent_late']} of {rec.get('fired', '?')} requests "
                       f"sent {load['late_ms']:g} ms or more late (p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms); "

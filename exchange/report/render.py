@@ -22,7 +22,7 @@ from typing import Any
 
 from exchange.errors import ConfigError
 from exchange.geo import HUB_CODE, PROVINCE_CODES, PROVINCES
-from exchange.metrics import LATE_SHARE
+from exchange.metrics import fell_behind
 from exchange.report.charts import CHARTS, draw_charts
 
 __all__ = ["SCHEMA_VERSION", "build_blocks", "load_report", "render_report", "to_html", "to_markdown"]
@@ -231,7 +231,7 @@ def _load(r: dict[str, Any]) -> list[Block]:
             f"{_ms(lag.get('max'))} ms behind their planned time; {late:,} of {fired:,} ({_pct(late, fired)}) "
             f"{_num(load.get('late_ms')) or 10:g} ms or more. Latencies run from the planned time, so they include "
             "this wait.")
-    if late >= LATE_SHARE * fired:  # the offered load was not what the scenario asked for
+    if fell_behind(late, fired):  # the offered load was not what the scenario asked for
         return [Para("**The load generator fell behind its plan**: this machine could not keep up with the "
                      "offered load, and the arrivals came later and more bunched than planned. " + text, "alert")]
     return [Para("Load generator: " + text[0].lower() + text[1:], "note")]
