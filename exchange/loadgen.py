@@ -48,7 +48,7 @@ import grpc
 
 from certs.pki import load_client_credentials
 from exchange.errors import TimedOutError, TongbanError
-from exchange.metrics import FlowStats, SendLag
+from exchange.metrics import FlowStats, SendLag, stats_in
 from nodes._status import status_of
 from nodes.stream import WINDOW_STREAM, StreamMux
 from tongban.v1 import header_pb2, services_pb2
@@ -93,8 +93,8 @@ class _Tally:
         self.done += 1
         self._second(second).record(outcome, latency_us)
         if counted:
-            self.flows.setdefault(req["flow"], FlowStats(req["flow"])).record(outcome, latency_us, result)
-            self.origins.setdefault(req["origin"], FlowStats(req["origin"])).record(outcome, latency_us)
+            stats_in(self.flows, req["flow"]).record(outcome, latency_us, result)
+            stats_in(self.origins, req["origin"]).record(outcome, latency_us)
             self.pairs[f"{req['origin']}>{req['target']}"] += 1
 
     def _second(self, second: int) -> FlowStats:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from exchange.metrics import FlowStats
+from exchange.metrics import FlowStats, stats_in
 
 __all__ = ["LiveProgress"]
 
@@ -61,7 +61,7 @@ class LiveProgress:
         if stats:
             s = FlowStats.from_json(stats)
             self.running.merge(s)
-            self.last_second.setdefault(second, FlowStats("s")).merge(s)
+            stats_in(self.last_second, second).merge(s)
         for t in [t for t in self._reports if t < second - 2]:  # only the last second is shown
             del self._reports[t]
             self.last_second.pop(t, None)

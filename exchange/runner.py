@@ -27,7 +27,7 @@ from exchange.errors import TongbanError
 from exchange.faults import FaultTimeline
 from exchange.geo import province
 from exchange.kstb import kstb_summary
-from exchange.metrics import FlowStats, SendLag
+from exchange.metrics import FlowStats, SendLag, stats_in
 from exchange.plan import write_plan_requests
 from exchange.progress import LiveProgress
 from exchange.reconcile import Reconciliation, reconcile
@@ -83,7 +83,7 @@ class RunResult:
         for key, into in (("flows", self.flows), ("origins", self.origins)):
             for f in doc[key]:
                 s = FlowStats.from_json(f)
-                into.setdefault(s.flow, FlowStats(s.flow)).merge(s)
+                stats_in(into, s.flow).merge(s)
         for f in doc["seconds"]:
             self.seconds.setdefault(int(f["flow"]), []).append(f)
         for pair, n in doc["pairs"].items():
