@@ -36,7 +36,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
+import stat
 import sys
 import time
 from collections import Counter
@@ -54,6 +56,9 @@ from nodes.stream import WINDOW_STREAM, StreamMux
 from tongban.v1 import header_pb2, services_pb2
 
 __all__ = ["drive", "main"]
+
+#: While waiting for a request's planned time, look at least this often (s) for a stop.
+_STOP_CHECK_S = 0.25
 
 
 class _Tally:
@@ -202,10 +207,10 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         requests = sorted(requests, key=lambda r: r["at_s"])
     for req in requests:  # else streamed from the runner's file, written in time order
         due_ns = start_ns + int(req["at_s"] * 1e9)
-        delay = (due_ns - time.perf_counter_ns()) / 1e9
-        if delay > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+        while (delay := (due_ns - time.perf_counter_ns()) / 1e9) > 0 and not stop.is_set():
+            # a plain timer (``wait_for(stop.wait(), delay)`` made a task a request: 45 µs more
+            # CPU each), in steps short enough to notice a stop
+            await asyncio.sleep(min(delay, _STOP_CHECK_S))
         if stop.is_set():
             break
         tally.sent((time.perf_counter_ns() - due_ns) // 1000)
@@ -250,6 +255,8 @@ async def _watch_endpoints(connect: Any) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     try:
+        if not (stat.S_ISFIFO(mode := os.fstat(sys.stdin.fileno()).st_mode) or stat.S_ISSOCK(mode)):
+            return  # not the runner's pipe (a terminal, /dev/null: the loop cannot watch the latter)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     except (OSError, ValueError):
         return

@@ -134,3 +134,37 @@ def test_with_two_load_generators_the_progress_view_shows_a_second_both_have_rep
     progress.event({"event": "progress", "t": 7, "stats": None})
     progress.elapsed_s = 8.1
     assert progress._numbers()[3] == 0
+
+
+def test_a_stop_while_waiting_for_the_next_planned_request_ends_the_run_at_once(pki_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    """The wait for a request's planned time is a plain timer now, checked for a stop in
+    short steps: SIGTERM an hour before the next request still ends the run in seconds."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({
+        "pki": str(pki_dir), "endpoints": {"110000": "127.0.0.1:9"}, "timeout_s": 1.0,
+        "requests": [{"flow": "identity.verify", "origin": "110000", "target": "440000", "holder": "x",
+                      "at_s": 3600.0}]}), encoding="utf-8")
+    result = tmp_path / "result.json"
+    with (tmp_path / "loadgen.log").open("wb") as log, subprocess.Popen(
+            [sys.executable, "-m", "exchange.loadgen", str(plan), str(result)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=ROOT) as proc:
+        try:
+            assert proc.stdout is not None
+            first = json.loads(proc.stdout.readline())  # its first progress line: running and waiting
+            assert (first["event"], first["fired"]) == ("progress", 0)
+            stopped = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            assert time.monotonic() - stopped < 2.0
+        finally:
+            proc.kill()
+    assert (tmp_path / "loadgen.log").read_text(encoding="utf-8") == ""
+    doc = json.loads(result.read_text(encoding="utf-8"))
+    assert (doc["interrupted"], doc["fired"], doc["done"]) == (True, 0, 0)
