@@ -9,12 +9,15 @@ out, partitioned). ``lost`` is what is left: requests with no terminal row.
 Memory does not grow with the run. SQLite does the counting in each ledger, and
 the hop events of every trace go to a private temporary database that SQLite
 sorts by trace (spilling to disk for a long run), so a ledger's rows are never
-all in memory at once. The hash chains are checked on a second thread, running
-ahead of the reading (SQLite lets go of the GIL while it counts and copies); a
-ledger is read once its chain has verified. On a 5-minute run at 520 exchanges/s
-(33 ledgers, 1.25 million rows) this takes 162 MiB and 7.2-7.6 s: 3.9 s of checking
-the chains on their thread, 2.8 s of sorting and timing the hops at the end. Reading
-every row into memory took 970 MiB and 25.8 s; checking the chains first, 12.4 s.
+all in memory at once. The hash chains are checked meanwhile
+(:mod:`exchange._chain_check`: by a worker process for a long run's ledgers, on a
+thread for small ones); each ledger's counts and events are set aside until its
+chain has verified, and a ledger that fails takes its events out again. On a
+5-minute run at 520 exchanges/s (33 ledgers, 1.25 million rows) this takes 161 MiB
+and 5.3 s: 1.9 s of reading and 2.8 s of sorting and timing the hops, while the
+worker checks the chains (5.2 s on its own core). With the chains checked on a
+thread ahead of the reading it took 8.6-9.1 s (the GIL); checking them first,
+12.4 s; reading every row into memory, 970 MiB and 25.8 s.
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ import contextlib
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exchange.errors import LedgerChainError, LedgerError, TongbanError
-from exchange.ledger import open_for_reading, verify_ledger
+from exchange._chain_check import ChainChecks
+from exchange.ledger import open_for_reading
 from exchange.metrics import new_histogram
 from exchange.payloads import spec_of
 
@@ -72,6 +75,16 @@ class Reconciliation:
     def summary(self) -> dict[str, int]:
         return {"sent": self.sent, "delivered": self.delivered, "rejected": self.rejected,
                 "failed": self.failed, "lost": self.lost}
+
+    def add_counts(self, other: Reconciliation) -> None:
+        """Add ``other``'s request counts, served counts and bytes (one ledger's, once its chain verified)."""
+        self.sent += other.sent
+        self.delivered += other.delivered
+        self.rejected += other.rejected
+        self.failed += other.failed
+        self.served.update(other.served)
+        for flow, c in other.bytes.items():
+            self.bytes.setdefault(flow, Counter()).update(c)
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,7 @@ class _HopEvents:
 
     SQLite keeps it in its page cache while it is small and spills it to a temporary
     file when it grows. Where a trace has one event twice, the later row wins: later
-    in the ledger, or in a ledger added later.
+    in the ledger, or in a ledger later in the order of precedence (``add``'s ``ledger``).
     """
 
     def __init__(self) -> None:
@@ -156,7 +169,8 @@ class _HopEvents:
         try:
             self._conn.execute(f"PRAGMA cache_size = -{_EVENT_CACHE_KIB}")
             self._conn.execute(
-                "CREATE TABLE event (trace_id TEXT NOT NULL, name INTEGER NOT NULL, at_ns INTEGER NOT NULL)"
+                "CREATE TABLE event (trace_id TEXT NOT NULL, ledger INTEGER NOT NULL, name INTEGER NOT NULL, "
+                "at_ns INTEGER NOT NULL)"
             )
         except sqlite3.Error as e:
             self._conn.close()
@@ -165,8 +179,9 @@ class _HopEvents:
             self._conn.close()
             raise
 
-    def add(self, db: Path, *, code: str, is_hub: bool, kinds: _Kinds) -> None:
-        """Copy one ledger's hop events, in ledger order (SQLite to SQLite, no Python per row)."""
+    def add(self, db: Path, *, ledger: int, code: str, is_hub: bool, kinds: _Kinds) -> None:
+        """Copy one ledger's hop events, in ledger order (SQLite to SQLite, no Python per row);
+        ``ledger`` is its place in the order of precedence (ledgers may be added in any order)."""
         req, resp = _Kinds.sql_in(kinds.requests), _Kinds.sql_in(kinds.responses)
         n = _EVENT_NO
         if is_hub:
@@ -189,7 +204,7 @@ class _HopEvents:
         try:
             # (an at_ns that is not an integer can only be a hand-made row: it has no hop to time)
             conn.execute(
-                "INSERT INTO event SELECT trace_id, name, at_ns FROM "
+                f"INSERT INTO event SELECT trace_id, {int(ledger)}, name, at_ns FROM "
                 f"(SELECT seq, trace_id, at_ns, {name} AS name FROM led.ledger "
                 "WHERE trace_id <> '' AND typeof(at_ns) = 'integer') WHERE name IS NOT NULL ORDER BY seq",
                 params,
@@ -205,13 +220,20 @@ class _HopEvents:
         except sqlite3.Error as e:
             raise LedgerError(f"ledger {db}: cannot detach it after reading: {e}") from e
 
+    def drop(self, ledger: int) -> None:
+        """Forget the events of the ``ledger`` added as that (its chain did not verify)."""
+        try:
+            self._conn.execute("DELETE FROM event WHERE ledger = ?", (ledger,))
+        except sqlite3.Error as e:
+            raise LedgerError(f"reconcile: cannot drop a ledger's hop events from the temporary database: {e}") from e
+
     def hops(self) -> dict[str, Any]:
         """Per hop: count, p50 and p99 in ms over the traces that have both its events."""
         hists = {name: new_histogram() for name in HOPS}
         record = [(hists[name].record_value, a, b) for name, a, b in _HOP_NOS]
         at: dict[int, int] = {}
         trace = None
-        rows = self._conn.execute("SELECT trace_id, name, at_ns FROM event ORDER BY trace_id, rowid")
+        rows = self._conn.execute("SELECT trace_id, name, at_ns FROM event ORDER BY trace_id, ledger, rowid")
         for trace_id, name, at_ns in rows:
             if trace_id != trace:
                 _record(record, at)
@@ -236,38 +258,57 @@ def _record(record: list[tuple[Any, int, int]], at: dict[int, int]) -> None:
             add(max(1, (at[b] - at[a]) // 1000))
 
 
+def _read(db: Path, n: int, *, code: str, is_hub: bool, events: _HopEvents) -> Reconciliation | LedgerError:
+    """One ledger's counts (a hub has none) and hop events, or why it cannot be read."""
+    counts = Reconciliation()
+    try:
+        with closing(open_for_reading(db)) as conn:
+            try:
+                kinds = _Kinds.of(t for (t,) in conn.execute("SELECT DISTINCT payload_type FROM ledger"))
+                if not is_hub:
+                    _account(conn, code, kinds, counts)
+            except sqlite3.Error as e:
+                raise LedgerError(f"ledger {db}: cannot read: {e}") from e
+        events.add(db, ledger=n, code=code, is_hub=is_hub, kinds=kinds)
+    except LedgerError as e:
+        return e
+    return counts
+
+
 def reconcile(data_dir: Path, codes: Iterable[str], *, hub: str = "000000") -> Reconciliation:
     """Verify every ledger under ``data_dir`` and account for every request.
 
     A ledger whose chain does not verify, or that is missing or not a ledger, is
-    listed in ``ledgers`` with its error and counts for nothing else. A ledger that
-    verifies and then cannot be read raises LedgerError (it changed under us).
+    listed in ``ledgers`` with its error and counts for nothing else (its rows are read
+    while the chains are checked, and set aside). A ledger that verifies but cannot be
+    read raises LedgerError.
     """
     codes = list(codes)
     rec = Reconciliation()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-verify")
+    counts: dict[str, Reconciliation | LedgerError] = {}
     with contextlib.ExitStack() as stack:
-        stack.callback(pool.shutdown, cancel_futures=True)
-        checks = [pool.submit(verify_ledger, data_dir / f"{code}.sqlite") for code in codes]  # in order
+        checks = ChainChecks([data_dir / f"{code}.sqlite" for code in codes])
+        stack.callback(checks.close)
         events = stack.enter_context(closing(_HopEvents()))
-        for code, check in zip(codes, checks):
-            db = data_dir / f"{code}.sqlite"
+        for n, code in enumerate(codes):  # read while the chains are checked; kept apart until then
+            counts[code] = _read(data_dir / f"{code}.sqlite", n, code=code, is_hub=code == hub, events=events)
+        hops = events.hops()  # and timed (again below if a chain fails)
+        dropped = False
+        for n, (code, check) in enumerate(zip(codes, checks.futures)):
             try:
                 v = check.result()
-                rec.ledgers[code] = {"rows": v.rows, "verified": True}
             except LedgerChainError as e:
                 rec.ledgers[code] = {"rows": None, "verified": False, "error": str(e)}
-                continue
             except TongbanError as e:
                 rec.ledgers[code] = {"rows": 0, "verified": False, "error": str(e)}
+            else:
+                read = counts[code]
+                if isinstance(read, LedgerError):  # it verified but could not be read
+                    raise read
+                rec.ledgers[code] = {"rows": v.rows, "verified": True}
+                rec.add_counts(read)
                 continue
-            with closing(open_for_reading(db)) as conn:
-                try:
-                    kinds = _Kinds.of(t for (t,) in conn.execute("SELECT DISTINCT payload_type FROM ledger"))
-                    if code != hub:
-                        _account(conn, code, kinds, rec)
-                except sqlite3.Error as e:
-                    raise LedgerError(f"ledger {db}: cannot read: {e}") from e
-            events.add(db, code=code, is_hub=code == hub, kinds=kinds)
-        rec.hops = events.hops()
+            events.drop(n)
+            dropped = True
+        rec.hops = events.hops() if dropped else hops
     return rec

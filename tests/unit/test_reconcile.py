@@ -1,6 +1,7 @@
 """reconcile: what a run's report says about requests, bytes and hops, read from ledgers.
 
-The example test pins every rule on hand-built ledgers. The property test compares
+The example test pins every rule on hand-built ledgers, with the chains checked on a
+thread (small ledgers) and by a worker process (a long run's). The property test compares
 ``reconcile`` (SQLite does the counting and the trace join) with the rule as it was
 first written, reading every row into memory (``_reference`` below), on random ledgers.
 """
@@ -12,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +29,7 @@ from exchange.payloads import (
     REGISTRATION,
     spec_of,
 )
+from exchange import _chain_check
 from exchange.reconcile import HOPS, reconcile
 
 HUB, A, B = "000000", "110000", "440000"
@@ -67,7 +70,28 @@ def exchange_rows(trace: str, request_id: str, response_id: str, start_ms: float
     }
 
 
-def test_every_rule_on_hand_built_ledgers(tmp_path: Path) -> None:
+@pytest.fixture(params=["thread", "worker"])
+def checks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Where reconcile checks the chains: on a thread, or (as for a long run's ledgers on a
+    machine with two cores) in a worker process, which must then have answered."""
+    if request.param == "thread":
+        yield
+        return
+    asked: list[Path] = []
+    ask = _chain_check._ask
+
+    def counting(proc: Any, path: Path) -> dict[str, Any]:
+        asked.append(path)
+        return ask(proc, path)
+
+    monkeypatch.setattr(_chain_check, "WORKERS_FROM_BYTES", 0)
+    monkeypatch.setattr(_chain_check.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_chain_check, "_ask", counting)
+    yield
+    assert asked, "no ledger was checked by a worker process"
+
+
+def test_every_rule_on_hand_built_ledgers(tmp_path: Path, checks: None) -> None:
     rows: dict[str, list[LedgerEntry]] = {A: [], HUB: [], B: []}
     for i in range(3):  # three delivered exchanges
         for code, entries in exchange_rows(f"t{i}", f"q{i}", f"r{i}", 100 * i).items():
@@ -121,7 +145,41 @@ def test_every_rule_on_hand_built_ledgers(tmp_path: Path) -> None:
     }
 
 
-def test_a_repeated_event_counts_its_last_row(tmp_path: Path) -> None:
+def test_a_ledger_that_fails_its_check_times_no_hop(tmp_path: Path, checks: None) -> None:
+    """Ledgers are read while their chains are checked: a failed one's events are taken out again."""
+    for code, entries in exchange_rows("t", "q", "r", 0).items():
+        write(tmp_path, code, entries)
+    assert reconcile(tmp_path, [HUB, A, B]).hops["target_ms"] == {"count": 1, "p50": 2.0, "p99": 2.0}
+    with sqlite3.connect(tmp_path / f"{B}.sqlite") as conn:
+        conn.execute("UPDATE ledger SET at_ns = at_ns + 1 WHERE seq = 2")
+    rec = reconcile(tmp_path, [HUB, A, B])
+    assert (rec.ledgers[B]["verified"], rec.summary()["delivered"], rec.served) == (False, 1, Counter())
+    assert {name: h["count"] for name, h in rec.hops.items()} == {
+        "origin_to_hub_ms": 1, "hub_ms": 1, "hub_to_target_ms": 0, "target_ms": 0, "target_to_hub_ms": 0,
+        "hub_to_origin_ms": 1}
+
+
+def test_a_worker_that_dies_leaves_the_checks_to_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    for code, entries in exchange_rows("t", "q", "r", 0).items():
+        write(tmp_path, code, entries)
+    with sqlite3.connect(tmp_path / f"{B}.sqlite") as conn:
+        conn.execute("UPDATE ledger SET outcome = 'ok!' WHERE seq = 1")
+    monkeypatch.setattr(_chain_check.sys, "executable", "/bin/false")  # the worker exits at once
+    checks = _chain_check.ChainChecks([tmp_path / f"{c}.sqlite" for c in (HUB, A, B, "310000")], workers=1)
+    try:
+        hub, a = checks.futures[0].result(timeout=30), checks.futures[1].result(timeout=30)
+        assert (hub.rows, a.rows) == (4, 2)
+        with pytest.raises(LedgerChainError, match="440000.sqlite: row 1"):
+            checks.futures[2].result(timeout=30)
+        with pytest.raises(TongbanError, match="no such file"):
+            checks.futures[3].result(timeout=30)
+    finally:
+        checks.close()
+    assert "checking the rest on a thread" in caplog.text  # after "exited with 1" or a broken pipe
+
+
+def test_a_repeated_event_counts_its_last_row(tmp_path: Path, checks: None) -> None:
     rows = exchange_rows("t", "q", "r", 0)
     rows[HUB].insert(2, row(5, "forwarded", ECERT_REQUEST, A, B, message_id="q", trace_id="t"))  # re-forwarded
     for code, entries in rows.items():
