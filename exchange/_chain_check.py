@@ -15,6 +15,7 @@ on a 5-minute run's ledgers).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,10 +44,8 @@ def _size(paths: Sequence[Path]) -> int:
     total = 0
     for db in paths:
         for f in (db, db.with_name(db.name + "-wal")):
-            try:
+            with contextlib.suppress(OSError):  # no such file (yet): its check says so
                 total += f.stat().st_size
-            except OSError:
-                pass
     return total
 
 
@@ -95,8 +94,6 @@ class ChainChecks:
                     log.warning("chain check worker: %s; checking the rest on a thread", e)
             try:
                 self.futures[i].set_result(verify_ledger(self.paths[i]))
-            except TongbanError as e:
-                self.futures[i].set_exception(e)
             except BaseException as e:  # noqa: BLE001 - handed to whoever waits for it
                 self.futures[i].set_exception(e)
         if proc is not None:
@@ -105,7 +102,8 @@ class ChainChecks:
     def _start(self) -> subprocess.Popen[bytes] | None:
         try:
             proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        except OSError:
+        except OSError as e:
+            log.warning("chain check worker: cannot start (%s); checking on a thread", e)
             return None
         with self._lock:
             self._procs.append(proc)
@@ -125,10 +123,8 @@ class ChainChecks:
     def _end(proc: subprocess.Popen[bytes]) -> None:
         for f in (proc.stdin, proc.stdout):
             if f is not None:
-                try:
+                with contextlib.suppress(OSError):  # a dead worker's stdin: a broken pipe
                     f.close()
-                except OSError:
-                    pass
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
