@@ -51,6 +51,7 @@ from hdrh.histogram import HdrHistogram
 
 from certs.pki import load_client_credentials, load_node_credentials
 from exchange import payloads
+from exchange._machine import busy_ticks
 from exchange.directory import verify_directory
 from exchange.dsse import DsseEnvelope, seal
 from exchange.header import make_header
@@ -266,9 +267,7 @@ def _switches(pid: int) -> int:
 
 def _system_busy_ticks() -> int:
     """Busy clock ticks of the whole machine (all CPUs), from /proc/stat."""
-    with open("/proc/stat", "rb") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return sum(v) - v[3] - v[4]  # minus idle and iowait
+    return busy_ticks() or 0
 
 
 class _CpuMeter:

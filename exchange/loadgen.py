@@ -13,7 +13,8 @@ Measurements:
   HdrHistogram of latencies (merged by the runner, never averaged);
 - origin x target volumes;
 - how late each request went out: a histogram of the lag behind its planned
-  time, and how many went out ``exchange.metrics.LATE_US`` or more behind it.
+  time, and how many went out ``exchange.metrics.LATE_US`` or more behind it;
+- its own CPU time over the load (``cpu_s``): the cores it takes from the nodes.
 
 Latency runs from the request's planned time, not from when it went out. On a
 busy machine the load generator itself falls behind (60 s at 520 requests/s on the
@@ -116,9 +117,10 @@ class _Tally:
         s = self.seconds.get(second)
         return s.to_json() if s is not None else self.sealed.get(second)
 
-    def to_json(self, elapsed_s: float) -> dict[str, Any]:
+    def to_json(self, elapsed_s: float, cpu_s: float = 0.0) -> dict[str, Any]:
         return {
-            "elapsed_s": elapsed_s, "fired": self.fired, "done": self.done, "interrupted": self.interrupted,
+            "elapsed_s": elapsed_s, "cpu_s": round(cpu_s, 3), "fired": self.fired, "done": self.done,
+            "interrupted": self.interrupted,
             **self.lag.to_json(),
             "flows": [s.to_json() for s in self.flows.values()],
             "origins": [s.to_json() for s in self.origins.values()],
@@ -203,6 +205,7 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     pending: set[asyncio.Future[None]] = set()  # in flight only: a long run must not keep every task
     requests = plan["requests"]
+    cpu_at_start = time.process_time()  # the connections are set up; what follows is the load
     if not isinstance(requests, Iterator):  # a plan built in memory (tests, scripts): any order
         requests = sorted(requests, key=lambda r: r["at_s"])
     for req in requests:  # else streamed from the runner's file, written in time order
@@ -238,7 +241,7 @@ async def drive(plan: dict[str, Any], *, progress: bool = False) -> dict[str, An
     for mux, ch in [*windows.values(), *retired]:
         await mux.close()
         await ch.close()
-    return tally.to_json(elapsed)
+    return tally.to_json(elapsed, cpu_s=time.process_time() - cpu_at_start)
 
 
 def _status(error: TongbanError) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from certs.pki import HUB_CODE
+from exchange._machine import BusyMeter
 from exchange._procs import Children
 from exchange.cache import ensure_pki, ensure_world
 from exchange.errors import TongbanError
@@ -67,6 +69,10 @@ class RunResult:
     planned: int = 0
     fired: int = 0
     lag: SendLag = field(default_factory=SendLag)
+    #: CPU seconds the load generators spent on the load, and the whole machine's average
+    #: busy cores over it (None where unmeasured: not Linux, or interrupted before the load)
+    loadgen_cpu_s: float = 0.0
+    busy_cores: float | None = None
     interrupted: bool = False
     faults: list[dict[str, Any]] = field(default_factory=list)
     recon: Reconciliation = field(default_factory=Reconciliation)
@@ -75,9 +81,18 @@ class RunResult:
     def counted_s(self) -> float:
         return max(self.duration_s - self.scenario.warmup_s, 1e-9)
 
+    def _cpu(self) -> dict[str, Any]:
+        """report.json ``load``'s CPU keys: the machine's cores, how many were busy on average
+        during the load, and how many of them the load generators took."""
+        if self.busy_cores is None or self.duration_s <= 0:
+            return {}
+        return {"cores": os.cpu_count() or 1, "busy_cores": round(self.busy_cores, 2),
+                "load_generator_cores": round(self.loadgen_cpu_s / self.duration_s, 2)}
+
     def merge_loadgen(self, doc: dict[str, Any]) -> None:
         self.duration_s = max(self.duration_s, float(doc["elapsed_s"]))
         self.fired += int(doc["fired"])
+        self.loadgen_cpu_s += float(doc.get("cpu_s", 0.0))
         self.lag.merge_json(doc)
         self.interrupted |= bool(doc.get("interrupted"))
         for key, into in (("flows", self.flows), ("origins", self.origins)):
@@ -128,7 +143,7 @@ class RunResult:
             "faults": self.faults,
             "kstb": kstb_summary(self.apply),
             "reconciliation": {**self.recon.summary(), "planned": self.planned, "fired": self.fired},
-            "load": self.lag.summary(),
+            "load": {**self.lag.summary(), **self._cpu()},
             "ledgers": self.recon.ledgers,
             "report": {"markdown": sc.report.markdown, "html": sc.report.html, "charts": sc.report.charts},
         }
@@ -175,6 +190,7 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
     result = RunResult(scenario=scenario, out_dir=out_dir, planned=planned)
     children = Children(out_dir / "logs")
     loadgens: list[Any] = []
+    meter = BusyMeter()
     common = ["--pki", str(pki), "--data", str(data), "--links", str(out_dir / "links.json")]
     try:
         progress.phase("starting the hub")
@@ -231,7 +247,7 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
         progress.sources = len(loadgens)
         progress.phase(f"driving {result.planned} requests over {scenario.duration_s:g} s "
                        f"from {len(loadgens)} load generator(s)")
-        _drive(children, loadgens, timeline, progress, start_at)
+        _drive(children, loadgens, timeline, progress, start_at, meter)
     except KeyboardInterrupt:
         result.interrupted = True
         progress.phase("interrupted: stopping the load, keeping what was measured")
@@ -241,6 +257,7 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
         for p in loadgens:
             p.wait()
     finally:
+        result.busy_cores = meter.stop()
         progress.phase("stopping nodes")
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # a 2nd Ctrl-C must not orphan nodes
@@ -273,12 +290,15 @@ def _render(out_dir: Path, progress: LiveProgress) -> None:
 
 
 def _drive(children: Children, loadgens: list[Any], timeline: FaultTimeline, progress: LiveProgress,
-           start_at: float) -> None:
-    """Until every load generator has exited: apply faults, feed the live view."""
+           start_at: float, meter: BusyMeter) -> None:
+    """Until every load generator has exited: apply faults, feed the live view, and
+    measure the machine's busy cores from the start of the load."""
     open_ = list(loadgens)
     with progress:
         while open_:
             elapsed = time.time() - start_at
+            if elapsed >= 0 and not meter.started:
+                meter.start()
             timeline.advance(elapsed)
             progress.tick(max(elapsed, 0.0), timeline.active_labels(elapsed))
             for p in list(open_):

@@ -41,8 +41,9 @@ def print_summary(report: dict[str, Any], out_dir: Path, console: Console | None
     if fell_behind(load.get("sent_late", 0), rec.get("fired", 0)):  # as the report says it
         lag = load["send_lag_ms"]
         console.print(f"[yellow]load generator behind plan: {load['sent_late']} of {rec.get('fired', '?')} requests "
-                      f"sent {load['late_ms']:g} ms or more late (p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms); "
-                      "latencies include it[/]")
+                      f"sent {load['late_ms']:g} ms or more late (p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms)"
+                      + (f", {load['busy_cores']:.2f} of {load['cores']} cores busy" if "busy_cores" in load else "")
+                      + "; latencies include it[/]")
     for f in report.get("faults", []):
         end = f"{f['end_s']:g}" if f.get("end_s") is not None else "end"
         console.print(f"fault: {f['kind']} {','.join(f['nodes'])} from {f['at_s']:g} s to {end}")

@@ -230,11 +230,21 @@ def _load(r: dict[str, Any]) -> list[Block]:
     text = (f"Requests went out p50 {_ms(lag.get('p50'))} ms, p99 {_ms(lag.get('p99'))} ms and at most "
             f"{_ms(lag.get('max'))} ms behind their planned time; {late:,} of {fired:,} ({_pct(late, fired)}) "
             f"{_num(load.get('late_ms')) or 10:g} ms or more. Latencies run from the planned time, so they include "
-            "this wait.")
+            "this wait." + _cpu_sentence(load))
     if fell_behind(late, fired):  # the offered load was not what the scenario asked for
         return [Para("**The load generator fell behind its plan**: this machine could not keep up with the "
                      "offered load, and the arrivals came later and more bunched than planned. " + text, "alert")]
     return [Para("Load generator: " + text[0].lower() + text[1:], "note")]
+
+
+def _cpu_sentence(load: dict[str, Any]) -> str:
+    """" During the load, N of this machine's C cores were busy on average, L of them the load
+    generator's." (nothing when the run did not measure it)"""
+    cores, busy, lg = _num(load.get("cores")), _num(load.get("busy_cores")), _num(load.get("load_generator_cores"))
+    if cores is None or busy is None:
+        return ""
+    lg_part = f", {lg:.2f} of them the load generator's" if lg is not None else ""
+    return f" During the load, {busy:.2f} of this machine's {cores:g} cores were busy on average{lg_part}."
 
 
 def _hops(r: dict[str, Any]) -> list[Block]:

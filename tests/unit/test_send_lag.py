@@ -8,6 +8,7 @@ report says so.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from exchange.loadgen import _Tally
@@ -58,6 +59,21 @@ def test_the_report_merges_every_load_generator_lag(tmp_path: Path) -> None:
                                          "late_ms": 10.0}
 
 
+def test_the_report_says_how_busy_the_machine_was_and_how_much_the_load_generators_took(tmp_path: Path) -> None:
+    result = RunResult(scenario=load_scenario(ROOT / "scenarios" / "quickstart.toml"), out_dir=tmp_path)
+    for cpu_s in (3.0, 1.5):  # two load generators, over a 20 s load
+        result.merge_loadgen(_sent([700] * 50).to_json(20.0, cpu_s=cpu_s))
+    assert "cores" not in result.report()["load"]  # not measured (interrupted before the load, or not Linux)
+    result.busy_cores = 1.9371
+    load = result.report()["load"]
+    assert (load["busy_cores"], load["load_generator_cores"], load["cores"]) == (1.94, 0.23, os.cpu_count())
+    report = result.report()
+    report["reconciliation"]["fired"] = 100
+    assert (f"10 ms or more. Latencies run from the planned time, so they include this wait. During the load, "
+            f"1.94 of this machine's {os.cpu_count()} cores were busy on average, 0.23 of them the load "
+            "generator's._") in _markdown(report)
+
+
 def _markdown(report: dict) -> str:
     return to_markdown(build_blocks(report, []))
 
@@ -92,6 +108,9 @@ def test_the_run_summary_warns_only_when_requests_went_out_late(tmp_path: Path) 
     behind["reconciliation"]["fired"] = 100
     assert ("load generator behind plan: 2 of 100 requests sent 10 ms or more late (p99 450.0 ms, max 753.2 ms); "
             "latencies include it") in summary(behind)
+    behind["load"] |= {"cores": 2, "busy_cores": 1.97, "load_generator_cores": 0.19}
+    assert ("load generator behind plan: 2 of 100 requests sent 10 ms or more late (p99 450.0 ms, max 753.2 ms), "
+            "1.97 of 2 cores busy; latencies include it") in summary(behind)
     on_time = _report(tmp_path, _sent([700] * 100))
     assert "behind plan" not in summary(on_time)
     one_hiccup = _report(tmp_path, _sent([700] * 199 + [450_000]))  # 0.5 %: the report only notes it
