@@ -3,11 +3,13 @@
 Checking a chain is Python work (about 3 µs a row). On a thread of the reconciling
 process it holds the GIL that reading the ledgers needs, so a long run's chains are
 checked by a worker process on the second core: ``python -m exchange._chain_check``
-reads ledger paths on stdin, one a line, and answers each with one JSON line
-(``{"rows": n, "last_hash": h}``, ``{"chain_error": message}`` or ``{"error": message}``).
+reads ledger paths on stdin, a JSON string a line, and answers each with one JSON line
+naming it (``{"path": p, "rows": n, "last_hash": h}``, ``{"path": p, "chain_error":
+message}`` or ``{"path": p, "error": message}``).
 It is a plain child process, not :mod:`multiprocessing`'s, so no caller's main module
 is imported again (a scenario script without a ``__main__`` guard would run twice).
-It takes the ledgers in the order given; if it dies, a thread checks the rest. Small
+It takes the ledgers in the order given; if it dies or answers amiss, a thread checks
+the rest. Small
 ledgers are checked on a thread: a worker takes about 0.3 s to start. One worker, not
 two: on 2 cores two workers slowed the reading they run beside (5.3 s against 6.3-6.9 s
 on a 5-minute run's ledgers).
@@ -19,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -79,29 +82,48 @@ class ChainChecks:
             return None
 
     def _serve(self, n: int) -> None:
+        i: int | None = None
         proc = self._start() if n < self.workers else None
-        while (i := self._take()) is not None:
-            if proc is not None:
+        try:
+            while (i := self._take()) is not None:
+                if proc is not None:
+                    try:
+                        self._set(i, _ask(proc, self.paths[i]))
+                        continue
+                    except Exception as e:  # noqa: BLE001 - it died, answered amiss, or close() stopped it
+                        self._end(proc)
+                        proc = None
+                        if self._stopping:
+                            self.futures[i].set_exception(LedgerError(f"ledger {self.paths[i]}: check stopped"))
+                            continue  # nothing more is taken
+                        log.warning("chain check worker: %s; checking the rest on a thread", e)
                 try:
-                    self._answer(i, _ask(proc, self.paths[i]))
-                    continue
-                except (OSError, ValueError) as e:  # the worker died (or close() stopped it)
-                    self._end(proc)
-                    proc = None
-                    if self._stopping:
-                        self.futures[i].set_exception(LedgerError(f"ledger {self.paths[i]}: check stopped"))
-                        return
-                    log.warning("chain check worker: %s; checking the rest on a thread", e)
-            try:
-                self.futures[i].set_result(verify_ledger(self.paths[i]))
-            except BaseException as e:  # noqa: BLE001 - handed to whoever waits for it
-                self.futures[i].set_exception(e)
-        if proc is not None:
-            self._end(proc)
+                    self.futures[i].set_result(verify_ledger(self.paths[i]))
+                except BaseException as e:  # noqa: BLE001 - handed to whoever waits for it
+                    self.futures[i].set_exception(e)
+        except BaseException as e:  # this thread failed: no check may be left waiting for ever
+            self._fail(i, e)
+            raise
+        finally:
+            if proc is not None:
+                self._end(proc)
+
+    def _fail(self, i: int | None, error: BaseException) -> None:
+        """Fail ledger ``i``'s check (if under way) and every one not started, with ``error``."""
+        def fail(j: int) -> None:
+            self.futures[j].set_exception(LedgerError(f"ledger {self.paths[j]}: the chain check failed: {error!r}"))
+
+        if i is not None and not self.futures[i].done():
+            fail(i)
+        with self._lock:
+            for j in self._next:
+                if self.futures[j].set_running_or_notify_cancel():
+                    fail(j)
 
     def _start(self) -> subprocess.Popen[bytes] | None:
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:  # -P: the package installed, not an exchange/ in the current directory
+            proc = subprocess.Popen([sys.executable, "-P", "-m", __name__], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE)
         except OSError as e:
             log.warning("chain check worker: cannot start (%s); checking on a thread", e)
             return None
@@ -109,15 +131,20 @@ class ChainChecks:
             self._procs.append(proc)
         return proc
 
-    def _answer(self, i: int, doc: dict[str, Any]) -> None:
+    def _set(self, i: int, doc: dict[str, Any]) -> None:
+        """Complete ledger ``i``'s check from the worker's answer; ValueError if it is not one."""
         path, fut = self.paths[i], self.futures[i]
-        if "rows" in doc:
-            fut.set_result(LedgerVerification(path=path, rows=int(doc["rows"]), last_seq=int(doc["rows"]),
+        if doc.get("path") != os.fsdecode(path):
+            raise ValueError(f"the chain check worker answered for {doc.get('path')!r}, asked about {str(path)!r}")
+        if isinstance(doc.get("rows"), int):
+            fut.set_result(LedgerVerification(path=path, rows=doc["rows"], last_seq=doc["rows"],
                                               last_hash=str(doc.get("last_hash", ""))))
-        elif "chain_error" in doc:
-            fut.set_exception(LedgerChainError(str(doc["chain_error"])))
+        elif isinstance(doc.get("chain_error"), str):
+            fut.set_exception(LedgerChainError(doc["chain_error"]))
+        elif isinstance(doc.get("error"), str):
+            fut.set_exception(LedgerError(doc["error"]))
         else:
-            fut.set_exception(LedgerError(str(doc.get("error", f"ledger {path}: the chain check gave {doc!r}"))))
+            raise ValueError(f"the chain check worker answered {doc!r}")
 
     @staticmethod
     def _end(proc: subprocess.Popen[bytes]) -> None:
@@ -132,7 +159,8 @@ class ChainChecks:
             proc.wait()
 
     def close(self) -> None:
-        """Stop: what has not started is cancelled, the workers end, the threads are joined."""
+        """Stop: what has not started is cancelled, a worker's check under way is cut short
+        (a check on a thread runs to its end), the threads are joined."""
         with self._lock:
             self._stopping = True
             for i in self._next:
@@ -148,7 +176,7 @@ class ChainChecks:
 def _ask(proc: subprocess.Popen[bytes], path: Path) -> dict[str, Any]:
     stdin, stdout = proc.stdin, proc.stdout
     assert stdin is not None and stdout is not None
-    stdin.write(os.fsencode(path) + b"\n")
+    stdin.write(json.dumps(os.fsdecode(path)).encode("ascii") + b"\n")
     stdin.flush()
     line = stdout.readline()
     if not line:
@@ -163,19 +191,19 @@ def _check(path: str) -> dict[str, Any]:
     try:
         v = verify_ledger(path)
     except LedgerChainError as e:
-        return {"chain_error": str(e)}
+        return {"path": path, "chain_error": str(e)}
     except TongbanError as e:
-        return {"error": str(e)}
-    return {"rows": v.rows, "last_hash": v.last_hash}
+        return {"path": path, "error": str(e)}
+    return {"path": path, "rows": v.rows, "last_hash": v.last_hash}
 
 
 def main(stdin: IO[bytes] | None = None, stdout: IO[str] | None = None) -> int:
-    """The worker: a ledger path a line on stdin, its result a JSON line on stdout."""
+    """The worker: a ledger path (a JSON string) a line on stdin, its result a JSON line on stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the reconciling process's to handle
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout
     for raw in stdin:
-        path = os.fsdecode(raw.rstrip(b"\n"))
-        stdout.write(json.dumps(_check(path)) + "\n")
+        stdout.write(json.dumps(_check(json.loads(raw))) + "\n")
         stdout.flush()
     return 0
 

@@ -257,6 +257,8 @@ async def _watch_endpoints(connect: Any) -> None:
     runner (a province process restarted after a crash listens on new ports)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
+    if sys.stdin is None:  # started with stdin closed
+        return
     try:
         if not (stat.S_ISFIFO(mode := os.fstat(sys.stdin.fileno()).st_mode) or stat.S_ISSOCK(mode)):
             return  # not the runner's pipe (a terminal, /dev/null: the loop cannot watch the latter)

@@ -272,6 +272,10 @@ def _read(db: Path, n: int, *, code: str, is_hub: bool, events: _HopEvents) -> R
         events.add(db, ledger=n, code=code, is_hub=is_hub, kinds=kinds)
     except LedgerError as e:
         return e
+    except Exception as e:  # noqa: BLE001 - not yet checked, it may hold anything (a BLOB payload type)
+        error = LedgerError(f"ledger {db}: cannot read: {e!r}")
+        error.__cause__ = e
+        return error
     return counts
 
 

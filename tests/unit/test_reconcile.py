@@ -71,7 +71,7 @@ def exchange_rows(trace: str, request_id: str, response_id: str, start_ms: float
 
 
 @pytest.fixture(params=["thread", "worker"])
-def checks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+def checks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Any:
     """Where reconcile checks the chains: on a thread, or (as for a long run's ledgers on a
     machine with two cores) in a worker process, which must then have answered."""
     if request.param == "thread":
@@ -81,14 +81,16 @@ def checks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> A
     ask = _chain_check._ask
 
     def counting(proc: Any, path: Path) -> dict[str, Any]:
-        asked.append(path)
-        return ask(proc, path)
+        doc = ask(proc, path)
+        asked.append(path)  # answered
+        return doc
 
     monkeypatch.setattr(_chain_check, "WORKERS_FROM_BYTES", 0)
     monkeypatch.setattr(_chain_check.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(_chain_check, "_ask", counting)
     yield
     assert asked, "no ledger was checked by a worker process"
+    assert "checking the rest on a thread" not in caplog.text
 
 
 def test_every_rule_on_hand_built_ledgers(tmp_path: Path, checks: None) -> None:
@@ -157,6 +159,31 @@ def test_a_ledger_that_fails_its_check_times_no_hop(tmp_path: Path, checks: None
     assert {name: h["count"] for name, h in rec.hops.items()} == {
         "origin_to_hub_ms": 1, "hub_ms": 1, "hub_to_target_ms": 0, "target_ms": 0, "target_to_hub_ms": 0,
         "hub_to_origin_ms": 1}
+
+
+def test_a_ledger_whose_rows_cannot_be_read_before_its_check_counts_for_nothing(tmp_path: Path,
+                                                                               checks: None) -> None:
+    """Ledgers are read before their chains are judged: a tampered one may hold anything."""
+    for code, entries in exchange_rows("t", "q", "r", 0).items():
+        write(tmp_path, code, entries)
+    with sqlite3.connect(tmp_path / f"{B}.sqlite") as conn:
+        conn.execute("UPDATE ledger SET payload_type = X'00' WHERE seq = 1")  # sorting it fails: bytes vs str
+    rec = reconcile(tmp_path, [HUB, A, B])
+    assert rec.ledgers[B]["verified"] is False and "440000.sqlite: row 1" in rec.ledgers[B]["error"]
+    assert (rec.ledgers[A], rec.summary()["delivered"]) == ({"rows": 2, "verified": True}, 1)
+
+
+def test_a_worker_that_answers_amiss_leaves_the_checks_to_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    for code, entries in exchange_rows("t", "q", "r", 0).items():
+        write(tmp_path, code, entries)
+    monkeypatch.setattr(_chain_check, "_ask", lambda proc, path: {"path": "elsewhere", "rows": 1})
+    checks = _chain_check.ChainChecks([tmp_path / f"{c}.sqlite" for c in (HUB, A, B)], workers=1)
+    try:
+        assert [f.result(timeout=30).rows for f in checks.futures] == [4, 2, 2]
+    finally:
+        checks.close()
+    assert "answered for 'elsewhere'" in caplog.text
 
 
 def test_a_worker_that_dies_leaves_the_checks_to_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

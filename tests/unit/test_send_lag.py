@@ -163,6 +163,7 @@ def test_a_stop_while_waiting_for_the_next_planned_request_ends_the_run_at_once(
     import signal
     import subprocess
     import sys
+    import threading
     import time
 
     plan = tmp_path / "plan.json"
@@ -174,16 +175,19 @@ def test_a_stop_while_waiting_for_the_next_planned_request_ends_the_run_at_once(
     with (tmp_path / "loadgen.log").open("wb") as log, subprocess.Popen(
             [sys.executable, "-m", "exchange.loadgen", str(plan), str(result)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=ROOT) as proc:
+        watchdog = threading.Timer(60, proc.kill)  # a hung load generator fails the test, not the suite
+        watchdog.start()
         try:
             assert proc.stdout is not None
             first = json.loads(proc.stdout.readline())  # its first progress line: running and waiting
             assert (first["event"], first["fired"]) == ("progress", 0)
             stopped = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=10) == 0
-            assert time.monotonic() - stopped < 2.0
+            assert proc.wait(timeout=30) == 0
+            assert time.monotonic() - stopped < 10.0  # not the hour to its next request
         finally:
+            watchdog.cancel()
             proc.kill()
-    assert (tmp_path / "loadgen.log").read_text(encoding="utf-8") == ""
+    assert "Traceback" not in (tmp_path / "loadgen.log").read_text(encoding="utf-8")
     doc = json.loads(result.read_text(encoding="utf-8"))
     assert (doc["interrupted"], doc["fired"], doc["done"]) == (True, 0, 0)
