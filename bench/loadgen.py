@@ -265,11 +265,6 @@ def _switches(pid: int) -> int:
     return total
 
 
-def _system_busy_ticks() -> int:
-    """Busy clock ticks of the whole machine (all CPUs), from /proc/stat."""
-    return busy_ticks() or 0
-
-
 class _CpuMeter:
     """CPU seconds each process, and everything else on the machine, spent in the window;
     and how often each process's threads were switched out (each wake-up costs kernel
@@ -286,12 +281,12 @@ class _CpuMeter:
         await asyncio.sleep(max(0.0, (t_measure_ns - time.perf_counter_ns()) / 1e9))
         self.start = {k: _cpu_ticks(p) for k, p in self.pids.items()}
         switched = {k: _switches(p) for k, p in self.pids.items()}
-        system = _system_busy_ticks()
+        system = busy_ticks() or 0  # the whole machine, all CPUs
         await asyncio.sleep(max(0.0, (t_end_ns - time.perf_counter_ns()) / 1e9))
         tick = os.sysconf("SC_CLK_TCK")
         self.used_s = {k: (_cpu_ticks(p) - self.start[k]) / tick for k, p in self.pids.items()}
         self.switches = {k: max(0, _switches(p) - switched[k]) for k, p in self.pids.items()}
-        self.others_s = max(0.0, (_system_busy_ticks() - system) / tick - sum(self.used_s.values()))
+        self.others_s = max(0.0, ((busy_ticks() or 0) - system) / tick - sum(self.used_s.values()))
 
     def per_call_us(self, calls: int, duration_s: float) -> dict[str, Any]:
         if not self.used_s or not calls:

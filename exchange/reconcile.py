@@ -263,17 +263,14 @@ def _read(db: Path, n: int, *, code: str, is_hub: bool, events: _HopEvents) -> R
     counts = Reconciliation()
     try:
         with closing(open_for_reading(db)) as conn:
-            try:
-                kinds = _Kinds.of(t for (t,) in conn.execute("SELECT DISTINCT payload_type FROM ledger"))
-                if not is_hub:
-                    _account(conn, code, kinds, counts)
-            except sqlite3.Error as e:
-                raise LedgerError(f"ledger {db}: cannot read: {e}") from e
+            kinds = _Kinds.of(t for (t,) in conn.execute("SELECT DISTINCT payload_type FROM ledger"))
+            if not is_hub:
+                _account(conn, code, kinds, counts)
         events.add(db, ledger=n, code=code, is_hub=is_hub, kinds=kinds)
     except LedgerError as e:
         return e
-    except Exception as e:  # noqa: BLE001 - not yet checked, it may hold anything (a BLOB payload type)
-        error = LedgerError(f"ledger {db}: cannot read: {e!r}")
+    except Exception as e:  # noqa: BLE001 - SQLite's, or anything a not yet checked ledger holds (a BLOB type)
+        error = LedgerError(f"ledger {db}: cannot read: {e}")
         error.__cause__ = e
         return error
     return counts
