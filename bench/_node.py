@@ -1,14 +1,14 @@
 """Run a tongban node process with benchmark-only options, without editing node code.
 
-    python -m bench._node [--uvloop] [--grpc-legacy-polling] [--gate-over-tcp] [--ledger-flush-ms N] [--stream-lanes N] [--no-ledger] \
+    python -m bench._node [--uvloop] [--grpc-event-engine] [--gate-over-tcp] [--ledger-flush-ms N] [--stream-lanes N] [--no-ledger] \
         -- node hub --pki ...
 
 ``--uvloop`` and ``--ledger-flush-ms`` are candidate settings for the fastest
 mode; ``--no-ledger`` is a what-if that drops every ledger write, shown only to
 price the ledger (it is not eligible for (c): every check and the ledger stay on).
-``--grpc-legacy-polling`` turns grpcio's EventEngine experiments off (``GRPC_EXPERIMENTS``,
-read when gRPC starts, so set before anything imports grpc): the thread that waits on the
-completion queue then reads the sockets itself, one thread hand-off less per message.
+``--grpc-event-engine`` runs grpcio's default polling, its EventEngine, instead of the older
+polling tongban's processes run (:mod:`tongban.runtime`): ``GRPC_EXPERIMENTS`` emptied,
+before anything imports grpc, since gRPC reads it when it starts.
 ``--gate-over-tcp`` puts the TLS gate's hop to its gRPC server back on loopback TCP
 (the default on Linux is an abstract Unix socket), to compare the two.
 """
@@ -20,11 +20,7 @@ import asyncio
 import os
 import sys
 
-__all__ = ["LEGACY_POLLING", "main"]
-
-#: grpcio 1.85's EventEngine experiments whose removal brings back its older polling
-#: (iomgr epoll1), where the completion-queue thread does the socket reads.
-LEGACY_POLLING = "-event_engine_client,-event_engine_listener,-event_engine_for_all_other_endpoints"
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,17 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     split = args.index("--") if "--" in args else len(args)
     p = argparse.ArgumentParser(prog="python -m bench._node")
     p.add_argument("--uvloop", action="store_true")
-    p.add_argument("--grpc-legacy-polling", action="store_true",
-                   help="grpcio's EventEngine experiments off (GRPC_EXPERIMENTS): its older polling")
+    p.add_argument("--grpc-event-engine", action="store_true",
+                   help="grpcio's default polling (GRPC_EXPERIMENTS emptied), not tongban's")
     p.add_argument("--gate-over-tcp", action="store_true", help="the TLS gate's backend hop on loopback TCP")
     p.add_argument("--ledger-flush-ms", type=int)
     p.add_argument("--no-ledger", action="store_true")
     p.add_argument("--stream-lanes", type=int, help="streams per peer (nodes.stream.StreamMux.max_lanes)")
     a = p.parse_args(args[:split])
-    if a.grpc_legacy_polling:
+    if a.grpc_event_engine:
         if "grpc" in sys.modules:
-            raise SystemExit("--grpc-legacy-polling: expected grpc not yet imported, found it imported")
-        os.environ["GRPC_EXPERIMENTS"] = LEGACY_POLLING
+            raise SystemExit("--grpc-event-engine: expected grpc not yet imported, found it imported")
+        os.environ["GRPC_EXPERIMENTS"] = ""
     if a.uvloop:
         import uvloop
 

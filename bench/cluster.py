@@ -3,6 +3,11 @@
 The benchmark's parent process never opens a gRPC channel or server itself
 (fork before gRPC): every server and the load generator are child processes,
 ready when they print their ready line.
+
+tongban's processes (its nodes, and the load generator acting as province A) run gRPC
+as tongban runs it (:mod:`tongban.runtime`: grpcio's older polling, set by
+``exchange._procs`` in every child's environment); the baseline relay's processes and
+its load generator run grpcio's default (:data:`GRPC_DEFAULT`), as a minimal relay would.
 """
 
 from __future__ import annotations
@@ -18,10 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from certs.pki import HUB_CODE
+from tongban.runtime import GRPC_EXPERIMENTS, LEGACY_POLLING
 from exchange._procs import Children
 from exchange.errors import TongbanError
 
-__all__ = ["Cluster", "Loadgen", "NodeOptions", "copy_world", "sample_jobs"]
+__all__ = ["GRPC_DEFAULT", "GRPC_LEGACY", "Cluster", "Loadgen", "NodeOptions", "copy_world", "sample_jobs"]
+
+#: A child's environment entries for grpcio's own default polling (its EventEngine) ...
+GRPC_DEFAULT = {GRPC_EXPERIMENTS: ""}
+#: ... and for its older polling, the one tongban's processes run.
+GRPC_LEGACY = {GRPC_EXPERIMENTS: LEGACY_POLLING}
 
 _names = itertools.count()
 
@@ -36,12 +47,12 @@ class NodeOptions:
     transport: str = "stream"
     tls_gate: bool = True
     stream_lanes: int | None = None
-    grpc_legacy_polling: bool = False
+    grpc_event_engine: bool = False
     gate_over_tcp: bool = False
 
     def args(self) -> list[str]:
         out = ["--uvloop"] if self.uvloop else []
-        out += ["--grpc-legacy-polling"] if self.grpc_legacy_polling else []
+        out += ["--grpc-event-engine"] if self.grpc_event_engine else []
         out += ["--gate-over-tcp"] if self.gate_over_tcp else []
         if self.ledger_flush_ms is not None:
             out += ["--ledger-flush-ms", str(self.ledger_flush_ms)]
@@ -52,6 +63,10 @@ class NodeOptions:
     def client_config(self) -> dict[str, Any]:
         """The load generator's settings that match the nodes' (it acts as province A)."""
         return {"transport": self.transport, "stream_lanes": self.stream_lanes}
+
+    def client_env(self) -> dict[str, str]:
+        """The load generator's environment entries that match the nodes' gRPC polling."""
+        return dict(GRPC_DEFAULT) if self.grpc_event_engine else {}
 
     def node_args(self) -> list[str]:
         """Options of the tongban node command itself."""
@@ -151,8 +166,9 @@ class Cluster:
     def __exit__(self, *exc: object) -> None:
         self.children.stop()
 
-    def _start(self, args: list[str], label: str, module: str) -> subprocess.Popen[bytes]:
-        p = self.children.start(args, f"{label}-{next(_names)}", module=module)
+    def _start(self, args: list[str], label: str, module: str,
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        p = self.children.start(args, f"{label}-{next(_names)}", module=module, env=env)
         self.node_pids[label] = p.pid
         return p
 
@@ -173,28 +189,34 @@ class Cluster:
 
     # -- baseline ----------------------------------------------------------
     def start_relay(self, *, pki: Path, backend_code: str, response_bytes: int, uvloop: bool = False,
-                    plumbed: bool = False, interceptor: bool = True, sync_threads: int = 0) -> None:
+                    plumbed: bool = False, interceptor: bool = True, sync_threads: int = 0,
+                    grpc_env: dict[str, str] = GRPC_DEFAULT) -> None:
+        """A relay and its backend, on grpcio's default polling unless ``grpc_env`` says otherwise."""
         extra = (["--uvloop"] if uvloop else []) + (["--plumbed"] if plumbed else [])
         extra += ["--sync-threads", str(sync_threads)] if sync_threads else []
         extra += [] if interceptor or not plumbed else ["--no-interceptor"]
         backend = self._start(["backend", "--pki", str(pki), "--code", backend_code,
-                               "--response-bytes", str(response_bytes), *extra], "backend", "bench.relay")
+                               "--response-bytes", str(response_bytes), *extra], "backend", "bench.relay",
+                              env=grpc_env)
         endpoint = self.children.wait_ready(backend, [backend_code])[backend_code]
         relay = self._start(["relay", "--pki", str(pki), "--backend", endpoint, "--backend-code", backend_code,
-                             *extra], "relay", "bench.relay")
+                             *extra], "relay", "bench.relay", env=grpc_env)
         self.hub = self.children.wait_ready(relay, [HUB_CODE])[HUB_CODE]
 
     def start_baseline(self, *, pki: Path, backend_code: str, sizes: dict[str, Any],
                        base_cfg: dict[str, Any]) -> Loadgen:
         """(a): the plain relay at tongban's message ``sizes``, and its load generator."""
         self.start_relay(pki=pki, backend_code=backend_code, response_bytes=sizes["response_bytes"])
-        return self.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]})
+        return self.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"]},
+                            env=GRPC_DEFAULT)
 
     # -- load --------------------------------------------------------------
-    def loadgen(self, config: dict[str, Any]) -> Loadgen:
+    def loadgen(self, config: dict[str, Any], env: dict[str, str] | None = None) -> Loadgen:
+        """A load generator for this set-up; ``env`` adds to its environment (gRPC's polling:
+        tongban's unless it says otherwise)."""
         path = self.work / f"loadgen-{next(_names)}.json"
         path.write_text(json.dumps({"endpoint": self.hub, "endpoints": self.endpoints, **config}), encoding="utf-8")
-        proc = self.children.start([str(path)], path.stem, module="bench.loadgen")
+        proc = self.children.start([str(path)], path.stem, module="bench.loadgen", env=env)
         lg = Loadgen(self.children, proc, dict(self.node_pids))
         deadline = time.monotonic() + 120
         while not lg.ready:

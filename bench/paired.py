@@ -100,7 +100,8 @@ def measure_pairs(*, rounds: int, work: Path, pki: Path, world: Path, pair: tupl
             c.start_tongban(pki=pki, data=copy_world(world, work / "paired-candidate" / "data", [origin, target]),
                             groups=province_groups([origin, target], one_process=candidate.one_process),
                             options=candidate.options)
-            lc = c.loadgen({**base_cfg, "driver": "exchange", **candidate.options.client_config()})
+            lc = c.loadgen({**base_cfg, "driver": "exchange", **candidate.options.client_config()},
+                           env=candidate.options.client_env())
 
         def closed(lg: Any, concurrency: int, seconds: float) -> dict[str, Any]:
             return lg.run("closed", concurrency=concurrency, duration_s=seconds, warmup_s=warmup_s)

@@ -176,7 +176,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
         doc["b_window"]["reconciliation"] = raw["window"]["reconciliation"]
     diag = raw.get("relay_diagnostics") or {}
     doc["relay_diagnostics"] = {
-        k: {"label": v["label"], "concurrency": v["closed"]["concurrency"],
+        k: {"label": v["label"], "grpc_experiments": v.get("grpc_experiments"),
+            "concurrency": v["closed"]["concurrency"],
             "throughput_per_s": v["closed"]["throughput_per_s"],
             "ratio_vs_relay": ratio(v["closed"]["throughput_per_s"], base["saturation_per_s"]),
             "cpu_us_per_exchange": sum(v["closed"].get("cpu_us_per_call", {}).values()) or None,

@@ -22,8 +22,10 @@ from typing import Any
 from certs.pki import HUB_CODE, PROVINCE_CODES
 from exchange.cache import ensure_pki, ensure_world
 from exchange.reconcile import reconcile
+from tongban.runtime import GRPC_EXPERIMENTS
 
-from bench.cluster import Cluster, NodeOptions, copy_world, province_groups, sample_jobs
+from bench.cluster import (GRPC_DEFAULT, GRPC_LEGACY, Cluster, NodeOptions, copy_world, province_groups,
+                           sample_jobs)
 from bench.measure import Load, Plan, Say, measure, point, strip
 from bench.paired import Candidate, measure_pairs
 from bench.timeline import format_timeline, signature_costs, timeline_from_ledgers
@@ -137,26 +139,29 @@ def _reconcile_window(data: Path, say: Say) -> dict[str, Any]:
 
 def _relay_diagnostics(plan: Plan, work: Path, pki: Path, base_cfg: dict[str, Any], sizes: dict[str, Any],
                        concurrency: int, say: Say) -> dict[str, Any]:
-    """Four more relays, no signing either: tongban's gRPC plumbing; long-lived streams;
+    """Five more relays, no signing either: tongban's gRPC plumbing; long-lived streams;
     tongban's own stream code (StreamMux and serve_frames, as nodes send by default, without
-    the TLS gate); grpcio's synchronous server on a small thread pool (the issue's candidate)."""
+    the TLS gate, on tongban's gRPC polling as (b) is); grpcio's synchronous server on a small
+    thread pool (the issue's candidate); and the baseline relay on the gRPC polling tongban's
+    processes run (how much of tongban's gain from it the relay would get too)."""
     say(f"    diagnostics at c={concurrency} and c=1: the relay with tongban's gRPC plumbing; over bidi streams; "
-        f"over tongban's streams; on a {_SYNC_THREADS}-thread sync server")
+        f"over tongban's streams; on a {_SYNC_THREADS}-thread sync server; on tongban's gRPC polling")
     out: dict[str, Any] = {}
-    for key, label, plumbed, streaming, threads in (
-            ("plumbed", "relay, tongban's gRPC plumbing", True, False, 0),
-            ("streaming", "relay over long-lived bidi streams", False, True, 0),
-            ("muxed", "relay over tongban's streams, no gate", True, False, 0),
-            ("sync", f"relay, sync server, {_SYNC_THREADS} threads", False, False, _SYNC_THREADS)):
+    for key, label, plumbed, streaming, threads, grpc_env in (
+            ("plumbed", "relay, tongban's gRPC plumbing", True, False, 0, GRPC_DEFAULT),
+            ("streaming", "relay over long-lived bidi streams", False, True, 0, GRPC_DEFAULT),
+            ("muxed", "relay over tongban's streams, no gate", True, False, 0, GRPC_LEGACY),
+            ("sync", f"relay, sync server, {_SYNC_THREADS} threads", False, False, _SYNC_THREADS, GRPC_DEFAULT),
+            ("older_polling", "relay, gRPC's older polling", False, False, 0, GRPC_LEGACY)):
         with Cluster(work / f"relay-{key}") as c:
             c.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"], plumbed=plumbed,
-                          sync_threads=threads)
+                          sync_threads=threads, grpc_env=grpc_env)
             lg = c.loadgen({**base_cfg, "driver": "relay", "request_bytes": sizes["request_bytes"],
-                            "plumbed": plumbed, "streaming": streaming, "muxed": key == "muxed"})
+                            "plumbed": plumbed, "streaming": streaming, "muxed": key == "muxed"}, env=grpc_env)
             sat = point(lg, "closed", concurrency=concurrency, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             serial = point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
             lg.quit()
-        out[key] = {"label": label, "closed": sat, "serial": serial}
+        out[key] = {"label": label, "grpc_experiments": grpc_env[GRPC_EXPERIMENTS], "closed": sat, "serial": serial}
         say(f"    {label:<36} {sat['throughput_per_s']:>7.1f}/s, "
             f"{sum(sat.get('cpu_us_per_call', {}).values())} µs CPU per exchange; c=1 p50 {serial['latency']['p50_ms']} ms")
     return out
@@ -170,7 +175,8 @@ _OPTIONS: tuple[tuple[str, NodeOptions, bool, bool], ...] = (
     ("ledger flush every 200 ms (default 50)", NodeOptions(ledger_flush_ms=200), False, True),
     ("two streams per peer (default 1)", NodeOptions(stream_lanes=2), False, True),
     ("four streams per peer (default 1)", NodeOptions(stream_lanes=4), False, True),
-    ("gRPC's older polling (EventEngine experiments off)", NodeOptions(grpc_legacy_polling=True), False, True),
+    ("grpcio's default polling, EventEngine (tongban's: the older)", NodeOptions(grpc_event_engine=True), False,
+     True),
     ("grpcio's TLS, no TLS gate (handshake refusals unrecorded)", NodeOptions(tls_gate=False), False, True),
     ("uvloop + no TLS gate + both provinces in one process", NodeOptions(uvloop=True, tls_gate=False), True, True),
     ("what-if: one unary call per envelope (not eligible)", NodeOptions(transport="unary"), False, False),
@@ -206,7 +212,7 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
             with Cluster(d) as c:
                 c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups,
                                 options=opts)
-                lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
+                lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()}, env=opts.client_env())
                 r = point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
                 lg.quit()
             points[label].append(r)
@@ -249,7 +255,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     with Cluster(work / "fastest-relay") as ca, Cluster(d) as c:
         la = ca.start_baseline(pki=pki, backend_code=TARGET, sizes=sizes, base_cfg=base_cfg)
         c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups, options=opts)
-        lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()})
+        lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()}, env=opts.client_env())
         both = measure([Load("relay", la), Load("fastest", lg)], plan, say, half)
         la.quit()
         lg.quit()

@@ -9,6 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from tongban.runtime import describe
+
 __all__ = ["environment"]
 
 _PACKAGES = ("grpcio", "protobuf", "cryptography", "sqlite-utils", "hdrhistogram", "uvloop", "py-spy", "tongban")
@@ -55,5 +57,7 @@ def environment(repo: Path) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "packages": _packages(),
         "git_commit": _git_commit(repo),
+        # tongban's processes (nodes, and the load generator as province A) and the relay's
+        "grpc_polling": {"tongban": describe()[1], "relay": "grpcio's default (GRPC_EXPERIMENTS='')"},
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.errors import TongbanError
+from tongban.runtime import grpc_environment
 
 __all__ = ["Children"]
 
@@ -37,11 +38,13 @@ class Children:
 
     def start(self, args: list[str], name: str, *, module: str = "tongban",
               env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
-        """Start ``python -m module args`` (after ``prefix``, e.g. ``ip netns exec NS``)."""
+        """Start ``python -m module args`` (after ``prefix``, e.g. ``ip netns exec NS``), in this
+        process's environment with gRPC's polling as tongban runs it (:mod:`tongban.runtime`)
+        and then ``env`` on top."""
         with open(self.log_dir / f"{name}.log", "ab") as err:
             p = subprocess.Popen([*prefix, sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=err,
                                  stdin=subprocess.PIPE, start_new_session=True,
-                                 env={**os.environ, **env} if env else None)
+                                 env={**os.environ, **grpc_environment(), **(env or {})})
         self.procs.append(p)
         self._buffers[p.pid] = b""
         return p

@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 from certs.pki import init_pki
+from tongban import runtime
+
+# In-process nodes run gRPC as tongban's processes do; grpc reads this when it starts,
+# so before any test module imports it (tongban/runtime.py).
+runtime.apply()
 
 HUB = "000000"
 NODES = ("000000", "110000", "120000", "440000", "510000")

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from exchange.errors import ConfigError, TongbanError
+from tongban import runtime
 
 __all__ = ["main"]
 
@@ -438,6 +439,8 @@ def _doctor_checks() -> list[tuple[bool, str, str, str]]:
             checks.append((True, "ok", f"python package {module}", "importable"))
         except ImportError as e:
             checks.append((True, "FAIL", f"python package {module}", f"{e} (run `make setup`)"))
+    polling_ok, polling = runtime.describe()
+    checks.append((False, "ok" if polling_ok else "--", "gRPC polling", polling))
     for module, use in (("prometheus_client", "--metrics-port"),
                         ("securesystemslib", "the DSSE interop test")):
         try:
@@ -486,6 +489,7 @@ def _cmd_doctor(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    runtime.apply()  # gRPC's polling, before anything imports grpc (tongban/runtime.py)
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -16,10 +16,12 @@ def test_c_is_measured_turn_about_with_a_relay_started_beside_it(monkeypatch: py
                                                                  tmp_path: Path) -> None:
     started: list[tuple[str, Any]] = []
     measured: list[tuple[list[tuple[str, dict[str, Any]]], float | None]] = []
+    envs: list[list[dict[str, str] | None]] = []
 
     class FakeLoadgen:
-        def __init__(self, cfg: dict[str, Any]) -> None:
+        def __init__(self, cfg: dict[str, Any], env: dict[str, str] | None) -> None:
             self.cfg = cfg
+            self.env = env
 
         def quit(self) -> None:
             started.append(("quit", self.cfg["driver"]))
@@ -41,13 +43,14 @@ def test_c_is_measured_turn_about_with_a_relay_started_beside_it(monkeypatch: py
             started.append(("tongban", (kw["options"].args() + kw["options"].node_args(), kw["groups"])))
             return 1.0
 
-        def loadgen(self, cfg: dict[str, Any]) -> FakeLoadgen:
-            return FakeLoadgen(cfg)
+        def loadgen(self, cfg: dict[str, Any], env: dict[str, str] | None = None) -> FakeLoadgen:
+            return FakeLoadgen(cfg, env)
 
         start_baseline = Cluster.start_baseline  # the real one, over the fakes above
 
     def fake_measure(loads: list[Any], plan: Plan, say: Any, rate: float | None = None) -> dict[str, Any]:
         measured.append(([(x.label, x.lg.cfg) for x in loads], rate))
+        envs.append([x.lg.env for x in loads])
         return {"relay": {"saturation_per_s": 1800.0}, "fastest": {"saturation_per_s": 1500.0}}
 
     monkeypatch.setattr(suite, "Cluster", FakeCluster)
@@ -66,4 +69,6 @@ def test_c_is_measured_turn_about_with_a_relay_started_beside_it(monkeypatch: py
     assert [label for label, _ in loads] == ["relay", "fastest"] and rate == 900.0
     assert loads[0][1]["driver"] == "relay" and loads[0][1]["request_bytes"] == 462
     assert loads[1][1]["driver"] == "exchange"
+    # the relay's load generator on grpcio's default polling, the candidate's on tongban's
+    assert envs == [[{"GRPC_EXPERIMENTS": ""}, {}]]
     assert sorted(x for kind, x in started if kind == "quit") == ["exchange", "relay"]

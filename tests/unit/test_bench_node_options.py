@@ -1,4 +1,4 @@
-"""bench/_node.py's --grpc-legacy-polling (set before gRPC starts, or refused) and --gate-over-tcp."""
+"""bench/_node.py's --grpc-event-engine (set before gRPC starts, or refused) and --gate-over-tcp."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_option_is_passed_to_the_node_process() -> None:
-    assert NodeOptions(grpc_legacy_polling=True).args() == ["--grpc-legacy-polling"]
+    assert NodeOptions(grpc_event_engine=True).args() == ["--grpc-event-engine"]
+    assert NodeOptions(grpc_event_engine=True).client_env() == {"GRPC_EXPERIMENTS": ""}
+    assert NodeOptions().client_env() == {}
     assert NodeOptions(gate_over_tcp=True).args() == ["--gate-over-tcp"]
     assert NodeOptions().args() == []
 
@@ -36,14 +38,14 @@ def test_gate_over_tcp_puts_the_gates_hop_back_on_loopback_tcp() -> None:
     assert last == f"{sys.platform.startswith('linux')} False"
 
 
-def test_a_fresh_node_process_sets_grpc_experiments_before_grpc_is_imported() -> None:
-    last = last_line_after_node_main(["--grpc-legacy-polling"], "import os",
-                                     "print(os.environ.get('GRPC_EXPERIMENTS'))")
-    assert last == _node.LEGACY_POLLING
+def test_a_fresh_node_process_empties_grpc_experiments_before_grpc_is_imported() -> None:
+    last = last_line_after_node_main(["--grpc-event-engine"], "import os",
+                                     "print(repr(os.environ.get('GRPC_EXPERIMENTS')))")
+    assert last == "''"  # and tongban's own CLI leaves a GRPC_EXPERIMENTS that is set alone
 
 
 def test_the_option_is_refused_once_grpc_is_imported() -> None:
     import grpc  # noqa: F401 - what the guard looks for
 
-    with pytest.raises(SystemExit, match="expected grpc not yet imported, found it imported"):
-        _node.main(["--grpc-legacy-polling", "--", "--help"])
+    with pytest.raises(SystemExit, match="--grpc-event-engine: expected grpc not yet imported, found it imported"):
+        _node.main(["--grpc-event-engine", "--", "--help"])
