@@ -20,6 +20,8 @@ import asyncio
 import os
 import sys
 
+from tongban import runtime
+
 __all__ = ["main"]
 
 
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         if "grpc" in sys.modules:
             raise SystemExit("--grpc-event-engine: expected grpc not yet imported, found it imported")
         os.environ["GRPC_EXPERIMENTS"] = ""
+    runtime.apply()  # run by hand: the options below import grpc before tongban's CLI would set it
     if a.uvloop:
         import uvloop
 

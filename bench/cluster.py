@@ -8,6 +8,7 @@ tongban's processes (its nodes, and the load generator acting as province A) run
 as tongban runs it (:mod:`tongban.runtime`: grpcio's older polling, set by
 ``exchange._procs`` in every child's environment); the baseline relay's processes and
 its load generator run grpcio's default (:data:`GRPC_DEFAULT`), as a minimal relay would.
+:meth:`Cluster.grpc_experiments` reads what a running process actually has.
 """
 
 from __future__ import annotations
@@ -18,21 +19,22 @@ import random
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from certs.pki import HUB_CODE
-from tongban.runtime import GRPC_EXPERIMENTS, LEGACY_POLLING
 from exchange._procs import Children
 from exchange.errors import TongbanError
+from tongban.runtime import GRPC_EXPERIMENTS
 
-__all__ = ["GRPC_DEFAULT", "GRPC_LEGACY", "Cluster", "Loadgen", "NodeOptions", "copy_world", "sample_jobs"]
+__all__ = ["GRPC_DEFAULT", "Cluster", "Loadgen", "NodeOptions", "copy_world", "sample_jobs"]
 
-#: A child's environment entries for grpcio's own default polling (its EventEngine) ...
-GRPC_DEFAULT = {GRPC_EXPERIMENTS: ""}
-#: ... and for its older polling, the one tongban's processes run.
-GRPC_LEGACY = {GRPC_EXPERIMENTS: LEGACY_POLLING}
+#: A child's environment entries for grpcio's own default polling (its EventEngine); a
+#: child started without them runs gRPC as tongban's processes do.
+GRPC_DEFAULT: Mapping[str, str] = MappingProxyType({GRPC_EXPERIMENTS: ""})
 
 _names = itertools.count()
 
@@ -64,8 +66,8 @@ class NodeOptions:
         """The load generator's settings that match the nodes' (it acts as province A)."""
         return {"transport": self.transport, "stream_lanes": self.stream_lanes}
 
-    def client_env(self) -> dict[str, str]:
-        """The load generator's environment entries that match the nodes' gRPC polling."""
+    def grpc_env(self) -> dict[str, str]:
+        """Environment entries for the nodes' gRPC polling, and the load generator's to match."""
         return dict(GRPC_DEFAULT) if self.grpc_event_engine else {}
 
     def node_args(self) -> list[str]:
@@ -167,10 +169,20 @@ class Cluster:
         self.children.stop()
 
     def _start(self, args: list[str], label: str, module: str,
-               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        p = self.children.start(args, f"{label}-{next(_names)}", module=module, env=env)
+               env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        p = self.children.start(args, f"{label}-{next(_names)}", module=module, env=dict(env or {}))
         self.node_pids[label] = p.pid
         return p
+
+    def grpc_experiments(self, label: str) -> str | None:
+        """``GRPC_EXPERIMENTS`` in the environment the process ``label`` runs with (None when
+        unset, or where ``/proc`` cannot tell)."""
+        try:
+            raw = Path(f"/proc/{self.node_pids[label]}/environ").read_bytes()
+        except OSError:
+            return None
+        prefix = GRPC_EXPERIMENTS.encode() + b"="
+        return next((item[len(prefix):].decode() for item in raw.split(b"\0") if item.startswith(prefix)), None)
 
     # -- tongban -----------------------------------------------------------
     def start_tongban(self, *, pki: Path, data: Path, groups: list[list[str]],
@@ -179,10 +191,11 @@ class Cluster:
         t0 = time.perf_counter()
         common = ["--pki", str(pki), "--data", str(data), "--listen", "127.0.0.1:0"]
         common += options.node_args()
-        hub = self._start([*options.args(), "--", "node", "hub", *common], "hub", "bench._node")
+        hub = self._start([*options.args(), "--", "node", "hub", *common], "hub", "bench._node",
+                          env=options.grpc_env())
         self.hub = self.children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
         procs = [self._start([*options.args(), "--", "node", "province", *g, *common, "--hub", self.hub],
-                             f"provinces-{i}", "bench._node") for i, g in enumerate(groups)]
+                             f"provinces-{i}", "bench._node", env=options.grpc_env()) for i, g in enumerate(groups)]
         for p, g in zip(procs, groups, strict=True):
             self.endpoints.update(self.children.wait_ready(p, g))
         return time.perf_counter() - t0
@@ -190,8 +203,8 @@ class Cluster:
     # -- baseline ----------------------------------------------------------
     def start_relay(self, *, pki: Path, backend_code: str, response_bytes: int, uvloop: bool = False,
                     plumbed: bool = False, interceptor: bool = True, sync_threads: int = 0,
-                    grpc_env: dict[str, str] = GRPC_DEFAULT) -> None:
-        """A relay and its backend, on grpcio's default polling unless ``grpc_env`` says otherwise."""
+                    grpc_env: Mapping[str, str] | None = GRPC_DEFAULT) -> None:
+        """A relay and its backend, on grpcio's default polling (``grpc_env=None``: on tongban's)."""
         extra = (["--uvloop"] if uvloop else []) + (["--plumbed"] if plumbed else [])
         extra += ["--sync-threads", str(sync_threads)] if sync_threads else []
         extra += [] if interceptor or not plumbed else ["--no-interceptor"]
@@ -211,12 +224,12 @@ class Cluster:
                             env=GRPC_DEFAULT)
 
     # -- load --------------------------------------------------------------
-    def loadgen(self, config: dict[str, Any], env: dict[str, str] | None = None) -> Loadgen:
+    def loadgen(self, config: dict[str, Any], env: Mapping[str, str] | None = None) -> Loadgen:
         """A load generator for this set-up; ``env`` adds to its environment (gRPC's polling:
         tongban's unless it says otherwise)."""
         path = self.work / f"loadgen-{next(_names)}.json"
         path.write_text(json.dumps({"endpoint": self.hub, "endpoints": self.endpoints, **config}), encoding="utf-8")
-        proc = self.children.start([str(path)], path.stem, module="bench.loadgen", env=env)
+        proc = self.children.start([str(path)], path.stem, module="bench.loadgen", env=dict(env or {}))
         lg = Loadgen(self.children, proc, dict(self.node_pids))
         deadline = time.monotonic() + 120
         while not lg.ready:

@@ -178,7 +178,10 @@ async def _client(a: argparse.Namespace) -> None:
 
 
 def _child(args: list[str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    from tongban import runtime
+
+    env = {**os.environ, **runtime.grpc_environment(),  # the gate on the nodes' gRPC polling
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", "bench.gate", *args], stdout=subprocess.PIPE, env=env)
 
 

@@ -101,7 +101,7 @@ def measure_pairs(*, rounds: int, work: Path, pki: Path, world: Path, pair: tupl
                             groups=province_groups([origin, target], one_process=candidate.one_process),
                             options=candidate.options)
             lc = c.loadgen({**base_cfg, "driver": "exchange", **candidate.options.client_config()},
-                           env=candidate.options.client_env())
+                           env=candidate.options.grpc_env())
 
         def closed(lg: Any, concurrency: int, seconds: float) -> dict[str, Any]:
             return lg.run("closed", concurrency=concurrency, duration_s=seconds, warmup_s=warmup_s)

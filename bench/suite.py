@@ -22,10 +22,8 @@ from typing import Any
 from certs.pki import HUB_CODE, PROVINCE_CODES
 from exchange.cache import ensure_pki, ensure_world
 from exchange.reconcile import reconcile
-from tongban.runtime import GRPC_EXPERIMENTS
 
-from bench.cluster import (GRPC_DEFAULT, GRPC_LEGACY, Cluster, NodeOptions, copy_world, province_groups,
-                           sample_jobs)
+from bench.cluster import GRPC_DEFAULT, Cluster, NodeOptions, copy_world, province_groups, sample_jobs
 from bench.measure import Load, Plan, Say, measure, point, strip
 from bench.paired import Candidate, measure_pairs
 from bench.timeline import format_timeline, signature_costs, timeline_from_ledgers
@@ -143,16 +141,17 @@ def _relay_diagnostics(plan: Plan, work: Path, pki: Path, base_cfg: dict[str, An
     tongban's own stream code (StreamMux and serve_frames, as nodes send by default, without
     the TLS gate, on tongban's gRPC polling as (b) is); grpcio's synchronous server on a small
     thread pool (the issue's candidate); and the baseline relay on the gRPC polling tongban's
-    processes run (how much of tongban's gain from it the relay would get too)."""
+    processes run (what that setting does for a bare relay). Each row records the
+    ``GRPC_EXPERIMENTS`` its relay process ran with, read from the process."""
     say(f"    diagnostics at c={concurrency} and c=1: the relay with tongban's gRPC plumbing; over bidi streams; "
         f"over tongban's streams; on a {_SYNC_THREADS}-thread sync server; on tongban's gRPC polling")
     out: dict[str, Any] = {}
     for key, label, plumbed, streaming, threads, grpc_env in (
             ("plumbed", "relay, tongban's gRPC plumbing", True, False, 0, GRPC_DEFAULT),
             ("streaming", "relay over long-lived bidi streams", False, True, 0, GRPC_DEFAULT),
-            ("muxed", "relay over tongban's streams, no gate", True, False, 0, GRPC_LEGACY),
+            ("muxed", "relay over tongban's streams, no gate", True, False, 0, None),
             ("sync", f"relay, sync server, {_SYNC_THREADS} threads", False, False, _SYNC_THREADS, GRPC_DEFAULT),
-            ("older_polling", "relay, gRPC's older polling", False, False, 0, GRPC_LEGACY)):
+            ("tongban_polling", "relay, tongban's gRPC polling", False, False, 0, None)):
         with Cluster(work / f"relay-{key}") as c:
             c.start_relay(pki=pki, backend_code=TARGET, response_bytes=sizes["response_bytes"], plumbed=plumbed,
                           sync_threads=threads, grpc_env=grpc_env)
@@ -161,7 +160,8 @@ def _relay_diagnostics(plan: Plan, work: Path, pki: Path, base_cfg: dict[str, An
             sat = point(lg, "closed", concurrency=concurrency, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
             serial = point(lg, "closed", concurrency=1, duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s)
             lg.quit()
-        out[key] = {"label": label, "grpc_experiments": grpc_env[GRPC_EXPERIMENTS], "closed": sat, "serial": serial}
+            polling = c.grpc_experiments("relay")
+        out[key] = {"label": label, "grpc_experiments": polling, "closed": sat, "serial": serial}
         say(f"    {label:<36} {sat['throughput_per_s']:>7.1f}/s, "
             f"{sum(sat.get('cpu_us_per_call', {}).values())} µs CPU per exchange; c=1 p50 {serial['latency']['p50_ms']} ms")
     return out
@@ -212,7 +212,7 @@ def _options(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
             with Cluster(d) as c:
                 c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups,
                                 options=opts)
-                lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()}, env=opts.client_env())
+                lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()}, env=opts.grpc_env())
                 r = point(lg, "closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
                 lg.quit()
             points[label].append(r)
@@ -255,7 +255,7 @@ def _fastest(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
     with Cluster(work / "fastest-relay") as ca, Cluster(d) as c:
         la = ca.start_baseline(pki=pki, backend_code=TARGET, sizes=sizes, base_cfg=base_cfg)
         c.start_tongban(pki=pki, data=copy_world(world, d / "data", [ORIGIN, TARGET]), groups=groups, options=opts)
-        lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()}, env=opts.client_env())
+        lg = c.loadgen({**base_cfg, "driver": "exchange", **opts.client_config()}, env=opts.grpc_env())
         both = measure([Load("relay", la), Load("fastest", lg)], plan, say, half)
         la.quit()
         lg.quit()

@@ -11,7 +11,7 @@ from tongban import runtime
 
 # In-process nodes run gRPC as tongban's processes do; grpc reads this when it starts,
 # so before any test module imports it (tongban/runtime.py).
-runtime.apply()
+assert runtime.apply(), "grpc was imported before tests/conftest.py: its polling setting came too late"
 
 HUB = "000000"
 NODES = ("000000", "110000", "120000", "440000", "510000")

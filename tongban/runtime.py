@@ -71,13 +71,15 @@ def apply(environ: MutableMapping[str, str] | None = None) -> bool:
 
 
 def describe(environ: Mapping[str, str] | None = None) -> tuple[bool, str]:
-    """(tongban's polling in effect for the processes tongban starts, a line saying which)."""
+    """(whether the processes tongban starts run the polling it chose or the one the
+    environment sets, a line saying which)."""
     env = os.environ if environ is None else environ
     version = _grpcio_version()
-    value = env.get(GRPC_EXPERIMENTS, grpc_environment(env, version=version).get(GRPC_EXPERIMENTS))
+    ours = grpc_environment(env, version=version).get(GRPC_EXPERIMENTS)
+    value = env.get(GRPC_EXPERIMENTS, ours)
     if value == LEGACY_POLLING:
         return True, f"grpcio {version}: its older polling (GRPC_EXPERIMENTS={LEGACY_POLLING})"
     if value is not None:
-        return False, f"grpcio {version}: GRPC_EXPERIMENTS={value!r} as set in the environment"
+        return True, f"grpcio {version}: GRPC_EXPERIMENTS={value!r}, as set in the environment (not tongban's choice)"
     return False, (f"grpcio {version}: its default EventEngine (tongban's polling setting is measured on "
                    f"grpcio {', '.join(MEASURED_GRPCIO)} only)")

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_option_is_passed_to_the_node_process() -> None:
     assert NodeOptions(grpc_event_engine=True).args() == ["--grpc-event-engine"]
-    assert NodeOptions(grpc_event_engine=True).client_env() == {"GRPC_EXPERIMENTS": ""}
-    assert NodeOptions().client_env() == {}
+    assert NodeOptions(grpc_event_engine=True).grpc_env() == {"GRPC_EXPERIMENTS": ""}
+    assert NodeOptions().grpc_env() == {}
     assert NodeOptions(gate_over_tcp=True).args() == ["--gate-over-tcp"]
     assert NodeOptions().args() == []
 

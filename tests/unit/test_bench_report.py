@@ -34,7 +34,7 @@ def test_a_crowned_candidate_that_measures_faster_than_b_is_c() -> None:
 
 
 def test_a_crowned_candidate_that_measures_slower_than_b_leaves_c_to_the_default() -> None:
-    c = _fastest({**variant(1212.0), "setting": "gRPC's older polling", "node_args": ["--grpc-legacy-polling"]},
+    c = _fastest({**variant(1212.0), "setting": "gRPC's older polling", "node_args": ["--grpc-event-engine"]},
                  B, BASE)
     assert (c["setting"], c["saturation_per_s"], c["ratio_vs_relay"]["throughput"]) == ("default", 1440.0, 0.9)
     assert c["note"] == ("\"gRPC's older polling\" beat the default in the candidate passes, but measured like (b) "

@@ -4,6 +4,7 @@ baseline relay keeps grpcio's default."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -40,6 +41,14 @@ def test_apply_says_whether_it_came_in_time() -> None:
     assert env == runtime.grpc_environment({})
 
 
+def test_apply_in_a_fresh_process_comes_before_grpc() -> None:
+    code = ("import os, sys; from tongban import runtime; came = runtime.apply(); import grpc; "
+            "print(came, os.environ.get('GRPC_EXPERIMENTS'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PATH": os.environ["PATH"]}, timeout=60)
+    assert out.stdout.split() == ["True", LEGACY_POLLING]
+
+
 def run_tongban(args: list[str], env: dict[str, str]) -> str:
     out = subprocess.run([sys.executable, "-m", "tongban", *args], cwd=ROOT, capture_output=True, text=True,
                          env={"PATH": os.environ["PATH"], **env}, timeout=60)
@@ -54,8 +63,8 @@ def test_the_tongban_command_runs_the_older_polling_and_doctor_says_so() -> None
                                "older", "polling", f"(GRPC_EXPERIMENTS={LEGACY_POLLING})"]
     mine = next(line for line in run_tongban(["doctor"], {GRPC_EXPERIMENTS: ""}).splitlines()
                 if "gRPC polling" in line)
-    assert mine.endswith(f"grpcio {version}: GRPC_EXPERIMENTS='' as set in the environment")
-    assert mine.split()[:3] == ["[", "--", "]"]
+    assert mine.endswith(f"grpcio {version}: GRPC_EXPERIMENTS='', as set in the environment (not tongban's choice)")
+    assert mine.split()[:3] == ["[", "ok", "]"]
 
 
 def child_grpc_experiments(tmp_path: Path, env: dict[str, str] | None) -> str | None:
@@ -64,7 +73,7 @@ def child_grpc_experiments(tmp_path: Path, env: dict[str, str] | None) -> str | 
     show = "import os; print(repr(os.environ.get('GRPC_EXPERIMENTS')))"
     p = children.start([], "show", env=env, prefix=(sys.executable, "-c", show))
     out, _ = p.communicate(timeout=30)
-    return eval(out.decode())  # noqa: S307 - the repr printed just above
+    return ast.literal_eval(out.decode())
 
 
 def test_every_process_tongban_starts_gets_the_polling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,22 +84,22 @@ def test_every_process_tongban_starts_gets_the_polling(tmp_path: Path, monkeypat
     assert child_grpc_experiments(tmp_path, None) == "-event_engine_client"
 
 
-def environ_of(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
-
-
+@pytest.mark.integration
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc/PID/environ")
 def test_the_bench_relay_runs_grpcio_default_and_tongban_its_own(pki_dir: Path, world_dir: Path,
                                                                  tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.cluster import Cluster, copy_world
+    from bench.cluster import Cluster, NodeOptions, copy_world
 
     monkeypatch.delenv(GRPC_EXPERIMENTS, raising=False)
-    with Cluster(tmp_path / "relay") as a, Cluster(tmp_path / "tongban") as b:
+    data = copy_world(world_dir, tmp_path / "data", ["510000"])
+    with Cluster(tmp_path / "relay") as a, Cluster(tmp_path / "tongban") as b, Cluster(tmp_path / "ee") as e:
         a.start_relay(pki=pki_dir, backend_code="510000", response_bytes=100)
-        b.start_tongban(pki=pki_dir, data=copy_world(world_dir, tmp_path / "data", ["510000"]), groups=[["510000"]])
-        seen = {f"{who} {label}": environ_of(pid).get(GRPC_EXPERIMENTS)
-                for who, c in (("relay", a), ("tongban", b)) for label, pid in c.node_pids.items()}
+        b.start_tongban(pki=pki_dir, data=data, groups=[["510000"]])
+        e.start_tongban(pki=pki_dir, data=copy_world(world_dir, tmp_path / "data-ee", ["510000"]),
+                        groups=[["510000"]], options=NodeOptions(grpc_event_engine=True))
+        seen = {f"{who} {label}": c.grpc_experiments(label)
+                for who, c in (("relay", a), ("tongban", b), ("event engine", e)) for label in c.node_pids}
     assert seen == {"relay backend": "", "relay relay": "", "tongban hub": LEGACY_POLLING,
-                    "tongban provinces-0": LEGACY_POLLING}
+                    "tongban provinces-0": LEGACY_POLLING, "event engine hub": "",
+                    "event engine provinces-0": ""}
