@@ -185,6 +185,12 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
             "serial_p50_ms": v["serial"]["latency"]["p50_ms"],
             "serial_p50_ratio_vs_relay": ratio(v["serial"]["latency"]["p50_ms"], base["serial_p50_ms"])}
         for k, v in diag.items()}
+    if same := doc["relay_diagnostics"].get("tongban_polling"):
+        # (b) against the relay on the gRPC polling tongban's processes run, the baseline runs
+        # grpcio's default: how much of (b)'s ratios that setting is (measured minutes apart)
+        doc["b_tongban"]["ratio_vs_relay_on_tongban_polling"] = {
+            "throughput": ratio(b["saturation_per_s"], same["throughput_per_s"]),
+            "serial_p50": ratio(b["serial_p50_ms"], same["serial_p50_ms"])}
     if "serial_timeline" in raw["tongban"]:
         doc["b_tongban"]["serial_timeline"] = raw["tongban"]["serial_timeline"]
     own = raw["tongban"].get("open_at_half_own")
@@ -283,6 +289,9 @@ def table(doc: dict[str, Any]) -> str:
                      f"{'':>34}{_fmt(d['serial_p50_ms'], '.2f'):>9}{_fmt(d['serial_p50_ratio_vs_relay'], '.2f'):>7}"
                      "   (diagnostic)")
     b = doc["b_tongban"]
+    if same := b.get("ratio_vs_relay_on_tongban_polling"):
+        lines.append(f"(b) against the relay on tongban's gRPC polling (a diagnostic, measured minutes later): "
+                     f"throughput {_fmt(same['throughput'], '.2f')} x, one at a time {_fmt(same['serial_p50'], '.2f')} x")
     if b.get("open_errors"):
         lines.append(f"(b) at {rate:g}/s: errors {b['open_errors']}, {b['open_achieved_per_s']}/s answered")
     if "open_at_half_own_saturation" in b:

@@ -54,6 +54,12 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
     assert [diag[k]["grpc_experiments"] for k in ("tongban_polling", "muxed", "plumbed", "sync")] == [
         LEGACY_POLLING, LEGACY_POLLING, "", ""]
     assert "(a) relay, tongban's gRPC polling" in run.stdout
+    same = b["ratio_vs_relay_on_tongban_polling"]  # (b)'s ratios against that relay too
+    assert same["throughput"] == pytest.approx(
+        b["saturation_per_s"] / diag["tongban_polling"]["throughput_per_s"], abs=0.001)
+    assert same["serial_p50"] == pytest.approx(b["serial_p50_ms"] / diag["tongban_polling"]["serial_p50_ms"], abs=0.001)
+    assert (f"(b) against the relay on tongban's gRPC polling (a diagnostic, measured minutes later): "
+            f"throughput {same['throughput']:.2f} x, one at a time {same['serial_p50']:.2f} x") in run.stdout
     assert diag["muxed"]["label"] == "relay over tongban's streams, no gate"
     assert diag["muxed"]["ratio_vs_relay"] == pytest.approx(
         diag["muxed"]["throughput_per_s"] / relay["saturation_per_s"], abs=0.001)
