@@ -51,7 +51,7 @@ from hdrh.histogram import HdrHistogram
 
 from certs.pki import load_client_credentials, load_node_credentials
 from exchange import payloads
-from exchange._machine import busy_ticks
+from exchange._machine import busy_ticks, ticks_per_s
 from exchange.directory import verify_directory
 from exchange.dsse import DsseEnvelope, seal
 from exchange.header import make_header
@@ -283,7 +283,7 @@ class _CpuMeter:
         switched = {k: _switches(p) for k, p in self.pids.items()}
         system = busy_ticks() or 0  # the whole machine, all CPUs
         await asyncio.sleep(max(0.0, (t_end_ns - time.perf_counter_ns()) / 1e9))
-        tick = os.sysconf("SC_CLK_TCK")
+        tick = ticks_per_s()
         self.used_s = {k: (_cpu_ticks(p) - self.start[k]) / tick for k, p in self.pids.items()}
         self.switches = {k: max(0, _switches(p) - switched[k]) for k, p in self.pids.items()}
         self.others_s = max(0.0, ((busy_ticks() or 0) - system) / tick - sum(self.used_s.values()))

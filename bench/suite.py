@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from certs.pki import HUB_CODE, PROVINCE_CODES
+from exchange._machine import busy_ticks, ticks_per_s
 from exchange.cache import ensure_pki, ensure_world
 from exchange.reconcile import reconcile
 
@@ -355,8 +356,5 @@ def _own_cpu_s() -> float:
 
 
 def _system_busy_s() -> float:
-    import os
-
-    with open("/proc/stat", "rb") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    """Seconds all CPUs have spent busy since boot (0 where /proc/stat cannot tell)."""
+    return (busy_ticks() or 0) / ticks_per_s()

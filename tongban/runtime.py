@@ -27,6 +27,7 @@ setting (:data:`MEASURED_GRPCIO`); elsewhere grpcio's default stands and
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -41,6 +42,7 @@ LEGACY_POLLING = "-event_engine_client,-event_engine_listener,-event_engine_for_
 MEASURED_GRPCIO = ("1.85",)
 
 
+@functools.cache  # read from the installed metadata once, not at every child's start
 def _grpcio_version() -> str | None:
     try:
         return metadata.version("grpcio")
