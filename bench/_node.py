@@ -20,6 +20,7 @@ import asyncio
 import os
 import sys
 
+from bench.cluster import GRPC_DEFAULT  # imports no grpc
 from tongban import runtime
 
 __all__ = ["main"]
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.grpc_event_engine:
         if "grpc" in sys.modules:
             raise SystemExit("--grpc-event-engine: expected grpc not yet imported, found it imported")
-        os.environ["GRPC_EXPERIMENTS"] = ""
+        os.environ.update(GRPC_DEFAULT)
     runtime.apply()  # run by hand: the options below import grpc before tongban's CLI would set it
     if a.uvloop:
         import uvloop

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from bench.cluster import GRPC_DEFAULT
 from tongban.runtime import describe
 
 __all__ = ["environment"]
@@ -58,6 +59,7 @@ def environment(repo: Path) -> dict[str, Any]:
         "packages": _packages(),
         "git_commit": _git_commit(repo),
         # tongban's processes (nodes, and the load generator as province A) and the relay's
-        "grpc_polling": {"tongban": describe()[1], "relay": "grpcio's default (GRPC_EXPERIMENTS='')"},
+        "grpc_polling": {"tongban": describe()[1], "relay": "grpcio's default ("
+                         + ", ".join(f"{k}={v!r}" for k, v in GRPC_DEFAULT.items()) + ")"},
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
