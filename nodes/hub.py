@@ -124,18 +124,21 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             state = dict(db.execute("SELECT key, value FROM hub_state").fetchall())
         if state:
             self.version = int(state["version"])
+            hosts = json.loads(state.get("hosts", "{}"))
             for code, endpoint in json.loads(state["endpoints"]).items():
                 if code in self.members:
-                    self.members[code] = MemberInfo(**{**self.members[code].__dict__, "endpoint": endpoint})
+                    self.members[code] = MemberInfo(**{**self.members[code].__dict__, "endpoint": endpoint,
+                                                       "host": hosts.get(code, "")})
             self.revocations = [tuple(r) for r in json.loads(state["revocations"])]  # type: ignore[misc]
             log.warning("hub restarted from v%d with %d endpoints", self.version, len(json.loads(state["endpoints"])))
 
     def _save_state(self) -> None:
         endpoints = {c: m.endpoint for c, m in self.members.items() if m.endpoint}
+        hosts = {c: m.host for c, m in self.members.items() if m.host}
         with contextlib.closing(sqlite3.connect(self.core.db_path)) as db:
             db.execute("PRAGMA synchronous=FULL")
             db.executemany("INSERT OR REPLACE INTO hub_state (key, value) VALUES (?, ?)", [
-                ("version", str(self.version)), ("endpoints", json.dumps(endpoints)),
+                ("version", str(self.version)), ("endpoints", json.dumps(endpoints)), ("hosts", json.dumps(hosts)),
                 ("revocations", json.dumps(self.revocations))])
             db.commit()
 
@@ -219,20 +222,26 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
 
     def _warm(self, code: str) -> None:
         """Connect to a newly registered node now, so no request pays for the TLS handshake."""
-        self._stub(code)
-        channel = self._channels[(code, self.members[code].endpoint)][0]
+        channel = self._route(code)[0]
         task = asyncio.get_running_loop().create_task(channel.channel_ready())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _stub(self, code: str) -> StreamMux:
-        endpoint = self.core.current_directory().endpoint(code)
-        hit = self._channels.get((code, endpoint))
+        return self._route(code)[1]
+
+    def _route(self, code: str) -> tuple[grpc.aio.Channel, StreamMux]:
+        """The channel and stream that carry requests to ``code``: its own, or its host's
+        when it is co-hosted (one connection for every province of a process)."""
+        directory = self.core.current_directory()
+        carrier = directory.carrier(code)
+        endpoint = directory.endpoint(carrier)
+        hit = self._channels.get((carrier, endpoint))
         if hit is None:
-            channel = open_channel(endpoint, self.core.channel_creds(), peer=code)
-            hit = (channel, StreamMux(channel, HANDLE_STREAM, hop=f"node {code}"))
-            self._channels[(code, endpoint)] = hit
-        return hit[1]
+            channel = open_channel(endpoint, self.core.channel_creds(), peer=carrier)
+            hit = (channel, StreamMux(channel, HANDLE_STREAM, hop=f"node {carrier}"))
+            self._channels[(carrier, endpoint)] = hit
+        return hit
 
     async def _send(self, route: StreamMux, env: Any, timeout_s: float) -> Any:
         """Hand ``env`` to the receiver (its stream, or one unary call) and return its answer."""
@@ -263,12 +272,35 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
                                  f"found {endpoint[:80]!r}")
             core.record("rejected", env, peer=peer, header=opened.header, error=err)
             raise err
+        host = opened.message.host  # type: ignore[attr-defined]
+        host = "" if host == sender else host
+        problem = self._host_problem(host)
+        hosted = sorted(c for c, m in self.members.items() if m.host == sender)
+        if host and hosted and not problem:
+            problem = f"{host} for {sender}, which hosts {', '.join(hosted)} itself"
+        if problem:
+            err = MalformedError(f"payload host: expected a registered province that hosts itself, found {problem}")
+            core.record("rejected", env, peer=peer, header=opened.header, error=err)
+            raise err
         old = self.members[sender]
-        self.members[sender] = MemberInfo(**{**old.__dict__, "endpoint": endpoint})
+        self.members[sender] = MemberInfo(**{**old.__dict__, "endpoint": endpoint, "host": host})
         self.publish()
         self._warm(sender)
         log.info("node %s registered at %s (directory v%d)", sender, endpoint, self.version)
         return services_pb2.RegisterResponse(directory=core.current_directory().envelope.to_pb())
+
+    def _host_problem(self, host: str) -> str:
+        """Why ``host`` cannot carry another province's exchanges ("" when it can, or none is named)."""
+        if not host:
+            return ""
+        m = self.members.get(host)
+        if m is None or m.kind != directory_pb2.MEMBER_KIND_PROVINCE:
+            return f"{host[:40]!r}, not a province of this exchange"
+        if not m.endpoint:
+            return f"{host}, which has not registered"
+        if m.host:
+            return f"{host}, which is itself hosted by {m.host}"
+        return ""
 
     async def Exchange(self, request: services_pb2.ExchangeRequest,
                        context: grpc.aio.ServicerContext) -> services_pb2.ExchangeResponse:
@@ -292,11 +324,14 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             core.admission.check_capacity()
             opened = core.open(env, expect="request", relay=True)
             header = opened.header
+            directory = core.current_directory()
             if header.sender != peer:
-                raise PeerIdentityError(
-                    f"envelope signed by {header.sender}, but the TLS peer is {peer!r}: expected the sender itself"
-                )
-            core.current_directory().check_access(
+                host = directory.carrier(header.sender)
+                if host != peer:
+                    raise PeerIdentityError(
+                        f"envelope signed by {header.sender}, but the TLS peer is {peer!r}: expected the sender itself"
+                        + (f" or its host {host}" if host != header.sender else ""))
+            directory.check_access(
                 sender=header.sender, flow=opened.spec.flow, cert_type=header.subject.cert_type)
             target = opened.receiver
             if target == HUB_CODE:

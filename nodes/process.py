@@ -185,7 +185,9 @@ async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path |
 
 async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path, listen: str, hub: str,
                           links: Path | None = None, metrics_port: int | None = None,
-                          transport: str = "stream", tls_gate: bool = True) -> None:
+                          transport: str = "stream", tls_gate: bool = True, cohost: bool = False) -> None:
+    """Serve the provinces ``codes`` in this process; with ``cohost`` the first of them
+    (in code order) carries the others' exchanges on its connections (ProvinceNode)."""
     from nodes.province import ProvinceNode
 
     host, _, port_text = listen.rpartition(":")
@@ -194,9 +196,10 @@ async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path
     shim = load_links(links)
     observer, metrics = _start_metrics(metrics_port)
     try:
-        nodes = [ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim, transport=transport,
-                             tls_gate=tls_gate)
-                 for c in codes]
+        nodes: list[ProvinceNode] = []
+        for c in sorted(codes) if cohost else codes:
+            nodes.append(ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim,
+                                      transport=transport, tls_gate=tls_gate, host=nodes[0] if nodes and cohost else None))
         for node in nodes:
             node.core.observer = observer
         try:

@@ -16,7 +16,8 @@ import grpc
 from certs.pki import HUB_CODE
 from exchange import payloads
 from exchange.dsse import DsseEnvelope, seal
-from exchange.errors import AccessDeniedError, HeaderError, RoutingError, PayloadTypeError, PeerIdentityError, TongbanError
+from exchange.errors import (AccessDeniedError, ConfigError, HeaderError, PayloadTypeError, PeerIdentityError,
+                             PeerUnavailableError, RoutingError, TongbanError)
 from exchange.header import check_header_shape, make_header
 from exchange.opener import check_binding
 from nodes._grpc import Served, open_channel, peer_code, start_server
@@ -57,11 +58,11 @@ class _NodeServicer(services_pb2_grpc.NodeServiceServicer):
 
     async def Handle(self, request: services_pb2.HandleRequest,
                      context: grpc.aio.ServicerContext) -> services_pb2.HandleResponse:
-        return services_pb2.HandleResponse(envelope=await self.node.handle(request.envelope, peer_code(context)))
+        return services_pb2.HandleResponse(envelope=await self.node.dispatch(request.envelope, peer_code(context)))
 
     async def HandleStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
         async for reply in serve_frames(request_iterator, method=HANDLE_STREAM, peer=peer_code(context),
-                                        handle=self.node.handle, on_undecodable=self.node.core.record_undecodable):
+                                        handle=self.node.dispatch, on_undecodable=self.node.core.record_undecodable):
             yield reply
 
 
@@ -84,11 +85,21 @@ class _WindowServicer(services_pb2_grpc.WindowServiceServicer):
         flow ends within the node's own request timeout)."""
         if peer != WINDOW_CLIENT:
             raise PeerIdentityError(f"WindowService serves the client {WINDOW_CLIENT!r}, found TLS peer {peer!r}")
+        if self.node.down:
+            raise PeerUnavailableError(f"node {self.node.code} is down")
         return await self.node.submit(request)
 
 
 class ProvinceNode:
-    """One province: its store, its identity, its servers and its hub channel."""
+    """One province: its store, its identity, its servers and its hub channel.
+
+    Co-hosting (``host``: another province of the same process, started first): the
+    host's connections carry this node's exchanges, its stream to the hub and the hub's
+    stream to it, so the provinces of one process share one connection each way and their
+    envelopes share writes (bench/results/profile-notes.md). The node keeps its own server,
+    certificate, keys and ledger; its signed registration names the host, which is how
+    the hub knows to accept its envelopes from the host's TLS identity.
+    """
 
     def __init__(
         self,
@@ -104,7 +115,10 @@ class ProvinceNode:
         links: LinkShim | None = None,
         transport: str = "stream",
         tls_gate: bool = True,
+        host: ProvinceNode | None = None,
     ) -> None:
+        if host is not None and host.host is not None:
+            raise ConfigError(f"node {code}: its host {host.code} is itself hosted by {host.host.code}")
         self.transport = check_transport(transport)
         self.tls_gate = tls_gate
         self.code = code
@@ -129,6 +143,13 @@ class ProvinceNode:
         self._hub_mux: StreamMux | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._peers: dict[str, tuple[str, grpc.aio.Channel, StreamMux]] = {}
+        self.host = host
+        #: co-hosted provinces whose requests arrive on this node's server
+        self.carried: dict[str, ProvinceNode] = {}
+        #: a host taken down keeps serving the provinces it carries, refusing its own calls
+        self.down = False
+        if host is not None:
+            host.carried[code] = self
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
@@ -139,7 +160,12 @@ class ProvinceNode:
         self._listen = f"{listen.rsplit(':', 1)[0]}:{port}"
         self._hub_channel = open_channel(self.hub_target, self.core.channel_creds(), peer=HUB_CODE)
         self._hub = services_pb2_grpc.HubServiceStub(self._hub_channel)
-        self._hub_mux = StreamMux(self._hub_channel, EXCHANGE_STREAM, hop="hub")
+        if self.host is None:
+            self._hub_mux = StreamMux(self._hub_channel, EXCHANGE_STREAM, hop="hub")
+        else:
+            if self.host._hub_mux is None:
+                raise ConfigError(f"node {self.code}: its host {self.host.code} must start first")
+            self._hub_mux = self.host._hub_mux
         await self.register()
         await self.recover_transfers()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
@@ -159,15 +185,22 @@ class ProvinceNode:
         return self.server.port
 
     async def go_down(self) -> None:
-        """Fault injection: stop serving (callers see UNAVAILABLE) until come_up()."""
-        if self.server is not None:
+        """Fault injection: stop serving (callers see UNAVAILABLE) until come_up(). A host
+        keeps its server for the provinces it carries and refuses its own calls."""
+        if self.carried:
+            self.down = True
+            log.warning("node %s is down (its server still carries %s)", self.code, ", ".join(sorted(self.carried)))
+        elif self.server is not None:
             await self.server.stop(0)
             self.server = None
             log.warning("node %s is down", self.code)
 
     async def come_up(self) -> None:
         """Serve again on the same port, as a restarted node would."""
-        if self.server is None:
+        if self.down:
+            self.down = False
+            log.warning("node %s is up again", self.code)
+        elif self.server is None:
             await self._serve(self._listen)
             log.warning("node %s is up again", self.code)
 
@@ -176,7 +209,8 @@ class ProvinceNode:
         assert self._hub is not None
         header = make_header(sender=self.code, receiver=HUB_CODE, now_ns=self.core.clock(),
                              lifetime_ms=self.lifetime_ms, purpose="register node endpoint")
-        reg = directory_pb2.Registration(header=header, endpoint=self.endpoint)
+        reg = directory_pb2.Registration(header=header, endpoint=self.endpoint,
+                                         host=self.host.code if self.host is not None else "")
         env = seal(payloads.REGISTRATION, reg.SerializeToString(), self.core.signer).to_pb()
         self.core.record("sent", env, peer=HUB_CODE, header=header)
         try:
@@ -224,7 +258,7 @@ class ProvinceNode:
                 await self._refresher
         if self.server is not None:
             await self.server.stop(grace_s)
-        if self._hub_mux is not None:
+        if self._hub_mux is not None and self.host is None:
             await self._hub_mux.close()
         if self._hub_channel is not None:
             await self._hub_channel.close()
@@ -236,6 +270,25 @@ class ProvinceNode:
         self.core.close()
 
     # -- answering ---------------------------------------------------------
+    async def dispatch(self, env: envelope_pb2.Envelope, peer: str,
+                       timeout_s: float | None = None) -> envelope_pb2.Envelope:
+        """A request that arrived on this node's server: ours, or (a host's) for a province
+        it carries, which answers it as if it had arrived on its own server."""
+        node = self._carried_for(env) if self.carried else self
+        if node.down or (node is not self and node.server is None):
+            raise PeerUnavailableError(f"node {node.code} is down")
+        return await node.handle(env, peer, timeout_s)
+
+    def _carried_for(self, env: envelope_pb2.Envelope) -> ProvinceNode:
+        """The carried province ``env`` is for (its header's receiver, or where its subject
+        routes), else this node, whose checks then refuse what is not its own."""
+        try:
+            h = payloads.parse_routed(env.payload_type, env.payload).header
+            to = h.receiver or self.core.current_directory().route_subject(h.subject.holder_id, h.subject.cert_type)
+        except TongbanError:
+            return self
+        return self.carried.get(to, self)
+
     async def handle(self, env: envelope_pb2.Envelope, peer: str,
                      timeout_s: float | None = None) -> envelope_pb2.Envelope:
         """Answer one request envelope from TLS peer ``peer`` (the hub, or the sender

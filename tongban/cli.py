@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
                                "--metrics-port 9144"))
     prov.add_argument("codes", nargs="+", metavar="CODE")
     prov.add_argument("--hub", required=True, metavar="HOST:PORT")
+    prov.add_argument("--cohost", action="store_true",
+                      help="the provinces of this process share one connection each way: the first code (in "
+                           "code order) carries the others' exchanges to and from the hub, so their envelopes "
+                           "share writes (each keeps its own server, certificate, keys and ledger)")
     for sp in (hub, prov):
         sp.add_argument("--pki", required=True, type=Path, metavar="DIR")
         sp.add_argument("--data", required=True, type=Path, metavar="DIR")
@@ -228,7 +232,7 @@ def _cmd_node(a: argparse.Namespace) -> int:
                 metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate)
     else:
         run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub, links=a.links,
-                      metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate)
+                      metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate, cohost=a.cohost)
     return 0
 
 

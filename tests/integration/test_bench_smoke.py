@@ -110,3 +110,16 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
     assert targets["b_throughput_ratio"]["value"] == b["ratio_vs_relay"]["throughput"]
     assert targets["b_throughput_ratio"]["pass"] == (b["ratio_vs_relay"]["throughput"] >= 0.75)
     assert targets["world_1e-3_s"]["value"] is None  # --no-world: not measured, not invented
+
+    co = scaling["cohosted"]  # the same 32 provinces in one process, one connection each way (--cohost)
+    assert co["province_processes"] == 1 and co["rss_peak_total_mb"] > 0
+    assert co["ratio"] == pytest.approx(co["thirty_three_nodes_per_s"] / co["three_nodes_per_s"], abs=0.001)
+    assert co["round_ratios"] == [co["ratio"]]
+    assert set(co["switches_per_call"]) == {"loadgen", "hub", "provinces-0"}
+    assert "co-hosted (--cohost: 32 provinces in 1 process, one connection each way)" in run.stdout
+    scaled = targets["scaling_ratio"]  # judged on the better layout, the other beside it
+    assert scaled["layouts"] == {"4 processes, own connections": scaling["ratio"],
+                                 "1 process, co-hosted (--cohost)": co["ratio"]}
+    assert scaled["value"] == max(scaling["ratio"], co["ratio"])
+    assert scaled["layout"] == max(scaled["layouts"], key=scaled["layouts"].__getitem__)
+    assert targets["rss_33_nodes_mb"]["value"] == max(scaling["rss_peak_total_mb"], co["rss_peak_total_mb"])

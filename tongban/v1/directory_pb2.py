@@ -26,17 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tongban.v1 import header_pb2 as tongban_dot_v1_dot_header__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atongban/v1/directory.proto\x12\ntongban.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tongban/v1/header.proto\"\xdd\x03\n\tDirectory\x12\"\n\x06header\x18\x01 \x01(\x0b\x32\x12.tongban.v1.Header\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03hub\x18\x05 \x01(\t\x12#\n\x07members\x18\x06 \x03(\x0b\x32\x12.tongban.v1.Member\x12-\n\tcatalogue\x18\x07 \x03(\x0b\x32\x1a.tongban.v1.CatalogueEntry\x12\x32\n\x0f\x64ivision_routes\x18\x08 \x03(\x0b\x32\x19.tongban.v1.DivisionRoute\x12,\n\x0c\x61\x63\x63\x65ss_rules\x18\t \x03(\x0b\x32\x16.tongban.v1.AccessRule\x12+\n\x0brevocations\x18\n \x03(\x0b\x32\x16.tongban.v1.Revocation\x12\"\n\x06policy\x18\x0b \x01(\x0b\x32\x12.tongban.v1.Policy\x12&\n\x08topology\x18\x0c \x01(\x0b\x32\x14.tongban.v1.Topology\"W\n\x08Topology\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.tongban.v1.TopologyKind\x12#\n\x07regions\x18\x02 \x03(\x0b\x32\x12.tongban.v1.Region\"\'\n\x06Region\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x03(\t\"\xc8\x01\n\x06Member\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x04kind\x18\x03 \x01(\x0e\x32\x16.tongban.v1.MemberKind\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12 \n\x18intermediate_certificate\x18\x05 \x01(\x0c\x12,\n\x0csigning_keys\x18\x06 \x03(\x0b\x32\x16.tongban.v1.SigningKey\x12\x1a\n\x12issuer_certificate\x18\x07 \x01(\x0c\"0\n\nSigningKey\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0c\"L\n\x0e\x43\x61talogueEntry\x12\x11\n\tcert_type\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x65rt_type_name\x18\x02 \x01(\t\x12\x0f\n\x07issuers\x18\x03 \x03(\t\"-\n\rDivisionRoute\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\">\n\nAccessRule\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x0c\n\x04\x66low\x18\x02 \x01(\t\x12\x12\n\ncert_types\x18\x03 \x03(\t\"[\n\nRevocation\x12\r\n\x05keyid\x18\x01 \x01(\t\x12.\n\nrevoked_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x03 \x01(\t\"_\n\x06Policy\x12\x19\n\x11max_clock_skew_ms\x18\x01 \x01(\x03\x12\x1f\n\x17max_message_lifetime_ms\x18\x02 \x01(\x03\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\x03\"D\n\x0cRegistration\x12\"\n\x06header\x18\x01 \x01(\x0b\x32\x12.tongban.v1.Header\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t*{\n\x0cTopologyKind\x12\x1d\n\x19TOPOLOGY_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12TOPOLOGY_KIND_STAR\x10\x01\x12\x1a\n\x16TOPOLOGY_KIND_REGIONAL\x10\x02\x12\x18\n\x14TOPOLOGY_KIND_DIRECT\x10\x03*X\n\nMemberKind\x12\x1b\n\x17MEMBER_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMEMBER_KIND_HUB\x10\x01\x12\x18\n\x14MEMBER_KIND_PROVINCE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atongban/v1/directory.proto\x12\ntongban.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tongban/v1/header.proto\"\xdd\x03\n\tDirectory\x12\"\n\x06header\x18\x01 \x01(\x0b\x32\x12.tongban.v1.Header\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12.\n\nvalid_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03hub\x18\x05 \x01(\t\x12#\n\x07members\x18\x06 \x03(\x0b\x32\x12.tongban.v1.Member\x12-\n\tcatalogue\x18\x07 \x03(\x0b\x32\x1a.tongban.v1.CatalogueEntry\x12\x32\n\x0f\x64ivision_routes\x18\x08 \x03(\x0b\x32\x19.tongban.v1.DivisionRoute\x12,\n\x0c\x61\x63\x63\x65ss_rules\x18\t \x03(\x0b\x32\x16.tongban.v1.AccessRule\x12+\n\x0brevocations\x18\n \x03(\x0b\x32\x16.tongban.v1.Revocation\x12\"\n\x06policy\x18\x0b \x01(\x0b\x32\x12.tongban.v1.Policy\x12&\n\x08topology\x18\x0c \x01(\x0b\x32\x14.tongban.v1.Topology\"W\n\x08Topology\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.tongban.v1.TopologyKind\x12#\n\x07regions\x18\x02 \x03(\x0b\x32\x12.tongban.v1.Region\"\'\n\x06Region\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x03(\t\"\xd6\x01\n\x06Member\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x04kind\x18\x03 \x01(\x0e\x32\x16.tongban.v1.MemberKind\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12 \n\x18intermediate_certificate\x18\x05 \x01(\x0c\x12,\n\x0csigning_keys\x18\x06 \x03(\x0b\x32\x16.tongban.v1.SigningKey\x12\x1a\n\x12issuer_certificate\x18\x07 \x01(\x0c\x12\x0c\n\x04host\x18\x08 \x01(\t\"0\n\nSigningKey\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0c\"L\n\x0e\x43\x61talogueEntry\x12\x11\n\tcert_type\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x65rt_type_name\x18\x02 \x01(\t\x12\x0f\n\x07issuers\x18\x03 \x03(\t\"-\n\rDivisionRoute\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\">\n\nAccessRule\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x0c\n\x04\x66low\x18\x02 \x01(\t\x12\x12\n\ncert_types\x18\x03 \x03(\t\"[\n\nRevocation\x12\r\n\x05keyid\x18\x01 \x01(\t\x12.\n\nrevoked_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x03 \x01(\t\"_\n\x06Policy\x12\x19\n\x11max_clock_skew_ms\x18\x01 \x01(\x03\x12\x1f\n\x17max_message_lifetime_ms\x18\x02 \x01(\x03\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\x03\"R\n\x0cRegistration\x12\"\n\x06header\x18\x01 \x01(\x0b\x32\x12.tongban.v1.Header\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t*{\n\x0cTopologyKind\x12\x1d\n\x19TOPOLOGY_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12TOPOLOGY_KIND_STAR\x10\x01\x12\x1a\n\x16TOPOLOGY_KIND_REGIONAL\x10\x02\x12\x18\n\x14TOPOLOGY_KIND_DIRECT\x10\x03*X\n\nMemberKind\x12\x1b\n\x17MEMBER_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMEMBER_KIND_HUB\x10\x01\x12\x18\n\x14MEMBER_KIND_PROVINCE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tongban.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOPOLOGYKIND']._serialized_start=1412
-  _globals['_TOPOLOGYKIND']._serialized_end=1535
-  _globals['_MEMBERKIND']._serialized_start=1537
-  _globals['_MEMBERKIND']._serialized_end=1625
+  _globals['_TOPOLOGYKIND']._serialized_start=1440
+  _globals['_TOPOLOGYKIND']._serialized_end=1563
+  _globals['_MEMBERKIND']._serialized_start=1565
+  _globals['_MEMBERKIND']._serialized_end=1653
   _globals['_DIRECTORY']._serialized_start=101
   _globals['_DIRECTORY']._serialized_end=578
   _globals['_TOPOLOGY']._serialized_start=580
@@ -44,19 +44,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGION']._serialized_start=669
   _globals['_REGION']._serialized_end=708
   _globals['_MEMBER']._serialized_start=711
-  _globals['_MEMBER']._serialized_end=911
-  _globals['_SIGNINGKEY']._serialized_start=913
-  _globals['_SIGNINGKEY']._serialized_end=961
-  _globals['_CATALOGUEENTRY']._serialized_start=963
-  _globals['_CATALOGUEENTRY']._serialized_end=1039
-  _globals['_DIVISIONROUTE']._serialized_start=1041
-  _globals['_DIVISIONROUTE']._serialized_end=1086
-  _globals['_ACCESSRULE']._serialized_start=1088
-  _globals['_ACCESSRULE']._serialized_end=1150
-  _globals['_REVOCATION']._serialized_start=1152
-  _globals['_REVOCATION']._serialized_end=1243
-  _globals['_POLICY']._serialized_start=1245
-  _globals['_POLICY']._serialized_end=1340
-  _globals['_REGISTRATION']._serialized_start=1342
-  _globals['_REGISTRATION']._serialized_end=1410
+  _globals['_MEMBER']._serialized_end=925
+  _globals['_SIGNINGKEY']._serialized_start=927
+  _globals['_SIGNINGKEY']._serialized_end=975
+  _globals['_CATALOGUEENTRY']._serialized_start=977
+  _globals['_CATALOGUEENTRY']._serialized_end=1053
+  _globals['_DIVISIONROUTE']._serialized_start=1055
+  _globals['_DIVISIONROUTE']._serialized_end=1100
+  _globals['_ACCESSRULE']._serialized_start=1102
+  _globals['_ACCESSRULE']._serialized_end=1164
+  _globals['_REVOCATION']._serialized_start=1166
+  _globals['_REVOCATION']._serialized_end=1257
+  _globals['_POLICY']._serialized_start=1259
+  _globals['_POLICY']._serialized_end=1354
+  _globals['_REGISTRATION']._serialized_start=1356
+  _globals['_REGISTRATION']._serialized_end=1438
 # @@protoc_insertion_point(module_scope)

@@ -76,7 +76,7 @@ class Region(_message.Message):
     def __init__(self, name: _Optional[str] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Member(_message.Message):
-    __slots__ = ("code", "name", "kind", "endpoint", "intermediate_certificate", "signing_keys", "issuer_certificate")
+    __slots__ = ("code", "name", "kind", "endpoint", "intermediate_certificate", "signing_keys", "issuer_certificate", "host")
     CODE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class Member(_message.Message):
     INTERMEDIATE_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     SIGNING_KEYS_FIELD_NUMBER: _ClassVar[int]
     ISSUER_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
     code: str
     name: str
     kind: MemberKind
@@ -91,7 +92,8 @@ class Member(_message.Message):
     intermediate_certificate: bytes
     signing_keys: _containers.RepeatedCompositeFieldContainer[SigningKey]
     issuer_certificate: bytes
-    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[MemberKind, str]] = ..., endpoint: _Optional[str] = ..., intermediate_certificate: _Optional[bytes] = ..., signing_keys: _Optional[_Iterable[_Union[SigningKey, _Mapping]]] = ..., issuer_certificate: _Optional[bytes] = ...) -> None: ...
+    host: str
+    def __init__(self, code: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[MemberKind, str]] = ..., endpoint: _Optional[str] = ..., intermediate_certificate: _Optional[bytes] = ..., signing_keys: _Optional[_Iterable[_Union[SigningKey, _Mapping]]] = ..., issuer_certificate: _Optional[bytes] = ..., host: _Optional[str] = ...) -> None: ...
 
 class SigningKey(_message.Message):
     __slots__ = ("keyid", "certificate")
@@ -150,9 +152,11 @@ class Policy(_message.Message):
     def __init__(self, max_clock_skew_ms: _Optional[int] = ..., max_message_lifetime_ms: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
 
 class Registration(_message.Message):
-    __slots__ = ("header", "endpoint")
+    __slots__ = ("header", "endpoint", "host")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
     header: _header_pb2.Header
     endpoint: str
-    def __init__(self, header: _Optional[_Union[_header_pb2.Header, _Mapping]] = ..., endpoint: _Optional[str] = ...) -> None: ...
+    host: str
+    def __init__(self, header: _Optional[_Union[_header_pb2.Header, _Mapping]] = ..., endpoint: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
