@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from exchange._ledger_pump import PUMP, Pump
 from exchange.errors import LedgerChainError, LedgerError
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ GENESIS_HASH = "0" * 64
 TABLE = "ledger"
 #: How long a statement waits for another connection's write lock (same file).
 BUSY_TIMEOUT_S = 30.0
-#: How often an idle writer checks whether the program is exiting without close().
-IDLE_CHECK_S = 0.5
 
 _COLUMN_DEFS = ",\n    ".join(
     f"{name} {'INTEGER' if name in INT_FIELDS else 'TEXT'} NOT NULL" for name in FIELD_NAMES
@@ -192,11 +191,12 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
 
 
 class ChainWriter:
-    """The background thread that hashes and commits entries in batches.
+    """One ledger's rows, hashed and committed in batches by the process's pump thread
+    (``exchange._ledger_pump``).
 
     Callers hold ``_lock`` only to add to ``_pending`` (a list swapped out whole by
-    the writer), so ``append`` never waits for SQLite. The thread's target is this
-    object, not the public ``Ledger``, so a forgotten ``Ledger`` can be finalised.
+    the pump), so ``append`` never waits for SQLite. The pump holds this object, not
+    the public ``Ledger``, so a forgotten ``Ledger`` can be finalised.
     """
 
     def __init__(
@@ -209,27 +209,26 @@ class ChainWriter:
         last_hash: str,
         flush_interval_s: float,
         batch_max: int,
+        pump: Pump = PUMP,
     ) -> None:
         self.path = path
+        self.node_code = node_code
         self._conn = conn
         self._interval_s = flush_interval_s
         self._batch_max = batch_max
+        self._pump = pump
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # writer waits here
-        self._done = threading.Condition(self._lock)  # flush() waits here
+        self._done = threading.Condition(self._lock)  # flush() and stop() wait here
         self._pending: list[object] = []
         self._appended = 0
         self._committed = 0
         self._batches = 0
         self._last_seq = last_seq
         self._last_hash = last_hash
-        self._flush_wanted = False
         self._stopping = False
+        self._stopped = False
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"ledger-writer-{node_code}", daemon=False
-        )
-        self._thread.start()
+        pump.register(self)
 
     # -- caller side -------------------------------------------------------------------
 
@@ -243,16 +242,17 @@ class ChainWriter:
             self._pending.append(entry)
             self._appended += 1
             waiting = len(self._pending)
-            if waiting == 1 or waiting >= self._batch_max:
-                self._work.notify()
+            if waiting == 1:
+                self._pump.request(self, time.monotonic() + self._interval_s)
+            elif waiting >= self._batch_max:
+                self._pump.request(self, 0.0)
 
     def flush(self, timeout_s: float) -> None:
         """Block until every entry appended before the call is committed."""
         with self._lock:
             target = self._appended
             if self._committed < target and self._error is None:
-                self._flush_wanted = True
-                self._work.notify()
+                self._pump.request(self, 0.0)
                 self._done.wait_for(
                     lambda: self._committed >= target or self._error is not None, timeout_s
                 )
@@ -265,11 +265,10 @@ class ChainWriter:
                 )
 
     def stop(self, timeout_s: float) -> None:
-        """Commit what is pending, stop the thread, close its connection; raise on failure."""
+        """Commit what is pending, close the connection; raise on failure."""
         self.request_stop()
-        self._thread.join(timeout_s)
         with self._lock:
-            if self._thread.is_alive():
+            if not self._done.wait_for(lambda: self._stopped, timeout_s):
                 raise LedgerError(
                     f"ledger {self.path}: writer did not stop within {timeout_s:g} s "
                     f"({self._appended - self._committed} entries not committed)"
@@ -277,11 +276,17 @@ class ChainWriter:
             if self._error is not None:
                 raise self._failure()
 
-    def request_stop(self) -> None:
-        """Ask the thread to commit what is pending and exit, without waiting."""
+    def wait_stopped(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the pump has committed and closed this ledger."""
         with self._lock:
-            self._stopping = True
-            self._work.notify()
+            return self._done.wait_for(lambda: self._stopped, timeout_s)
+
+    def request_stop(self) -> None:
+        """Ask the pump to commit what is pending and close, without waiting."""
+        with self._lock:
+            if not self._stopped:
+                self._stopping = True
+                self._pump.request(self, 0.0)
 
     def counters(self) -> tuple[int, int, int, int, str]:
         """(appended, committed, batches, last_seq, last_hash), read consistently."""
@@ -304,51 +309,36 @@ class ChainWriter:
         failure.__cause__ = err
         return failure
 
-    # -- writer thread -----------------------------------------------------------------
+    # -- the pump's thread -------------------------------------------------------------
 
-    def _run(self) -> None:
+    def drain(self) -> bool:
+        """Commit everything pending (and close, if asked to stop); True once stopped.
+        An error is recorded for the next caller, and stops this ledger only."""
+        with self._lock:
+            if self._stopped:
+                return True
+            batch, self._pending = self._pending, []
+            stopping = self._stopping
         try:
-            while True:
-                batch, stopping = self._next_batch()
-                if batch:
-                    self._write(batch)
-                if stopping:
-                    return
+            if batch:
+                self._write(batch)
         except BaseException as e:  # noqa: BLE001 - recorded, raised to the next caller
             logger.error("ledger %s: writer failed: %r", self.path, e)
             with self._lock:
                 self._error = e
-                self._done.notify_all()
-        finally:
-            self._conn.close()
-
-    def _next_batch(self) -> tuple[list[object], bool]:
-        """Wait until a batch is due, then take everything pending (lock released after).
-
-        Due means: stop or flush requested, ``batch_max`` waiting, or the oldest
-        pending entry has waited ``flush_interval``. Waits are bounded so the thread
-        notices when the program exits without ``close()``.
-        """
+            stopping = True
+        if not stopping:
+            return False
+        self._conn.close()
         with self._lock:
-            deadline: float | None = None
-            while not (
-                self._stopping or self._flush_wanted or len(self._pending) >= self._batch_max
-            ):
-                if self._pending:
-                    if deadline is None:
-                        deadline = time.monotonic() + self._interval_s
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    timeout = min(remaining, IDLE_CHECK_S)
-                else:
-                    timeout = IDLE_CHECK_S
-                if not self._work.wait(timeout) and not threading.main_thread().is_alive():
-                    logger.warning("ledger %s: program exiting without close()", self.path)
-                    self._stopping = True
-            batch, self._pending = self._pending, []
-            self._flush_wanted = False
-            return batch, self._stopping
+            self._stopping = self._stopped = True
+            self._done.notify_all()
+        return True
+
+    def exiting(self) -> None:
+        logger.warning("ledger %s: program exiting without close()", self.path)
+        with self._lock:
+            self._stopping = True
 
     def _write(self, batch: list[object]) -> None:
         for start in range(0, len(batch), self._batch_max):

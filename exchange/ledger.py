@@ -3,8 +3,8 @@
 Each node appends every envelope it sends, receives or forwards, and every rejection
 with its reason, to table ``ledger`` of its own SQLite database (WAL mode; the same
 file holds the node's world tables, which this module never touches). ``append`` only
-queues the entry; one background thread per ``Ledger`` hashes and commits batches,
-one transaction each, behind the hot path.
+queues the entry; one background thread per process (``exchange._ledger_pump``)
+hashes and commits every ledger's batches, one transaction each, behind the hot path.
 
 Format (enough to re-implement the verifier in another language)::
 
@@ -185,9 +185,10 @@ class LedgerVerification:
 class Ledger:
     """The append-only, hash-chained ledger of one node, written in the background.
 
-    ``append`` is non-blocking and thread-safe (callable from an event loop). A
-    single non-daemon writer thread with its own connection commits queued entries
-    every ``flush_interval_ms``, or as soon as ``batch_max`` are waiting. A writer
+    ``append`` is non-blocking and thread-safe (callable from an event loop). The
+    process's non-daemon ledger thread commits queued entries, on the ledger's own
+    connection, at most ``flush_interval_ms`` after the first of them was appended, or
+    as soon as ``batch_max`` are waiting. A writer
     error is never dropped: the next ``append``/``flush``/``close`` raises
     LedgerError from it and the ledger accepts nothing more. Reopening a file
     continues its chain. If the program exits without ``close()``, the writer

@@ -315,15 +315,47 @@ def test_twenty_thousand_appends_and_close_complete(db: Path) -> None:
     assert verify_ledger(db).rows == 20_000
 
 
-def test_forgotten_ledger_is_finalised_and_its_writer_stops(db: Path) -> None:
+def test_forgotten_ledger_is_finalised_its_rows_committed_and_its_file_closed(db: Path) -> None:
     ledger = Ledger(db, node_code="990001", flush_interval_ms=60_000)
     ledger.append(entry(1))
-    (writer,) = [t for t in threading.enumerate() if t.name == "ledger-writer-990001"]
+    writer = ledger._writer
     del ledger
     gc.collect()
-    writer.join(timeout=10)
-    assert not writer.is_alive()
+    assert writer.wait_stopped(10)
     assert verify_ledger(db).rows == 1
+
+
+def test_the_ledgers_of_a_process_share_one_writer_thread(tmp_path: Path) -> None:
+    ledgers = [Ledger(tmp_path / f"{i}.sqlite", node_code=f"99000{i}") for i in range(8)]
+    try:
+        for i, ledger in enumerate(ledgers):
+            for n in range(i + 1):
+                ledger.append(entry(n))
+        assert [t.name for t in threading.enumerate() if t.name.startswith("ledger-writer")] == ["ledger-writer"]
+        for ledger in ledgers:
+            ledger.flush()
+        assert [verify_ledger(tmp_path / f"{i}.sqlite").rows for i in range(8)] == [1, 2, 3, 4, 5, 6, 7, 8]
+    finally:
+        for ledger in ledgers:
+            ledger.close()
+
+
+def test_one_ledgers_failure_leaves_the_others_writing(tmp_path: Path) -> None:
+    broken, other = tmp_path / "broken.sqlite", tmp_path / "other.sqlite"
+    with Ledger(other, node_code="990002", flush_interval_ms=60_000) as fine:
+        bad = Ledger(broken, node_code="990001", flush_interval_ms=60_000)
+        bad.append(entry(1))
+        bad.flush()
+        sql(broken, "DROP TABLE ledger")
+        bad.append(entry(2))
+        fine.append(entry(1))
+        with pytest.raises(LedgerError, match="no such table: ledger"):
+            bad.flush()
+        fine.append(entry(2))
+        fine.flush()
+        with pytest.raises(LedgerError, match="writer failed and stopped"):
+            bad.close()
+    assert verify_ledger(other).rows == 2
 
 
 def test_program_exiting_without_close_commits_and_exits(db: Path) -> None:
