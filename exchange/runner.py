@@ -199,8 +199,9 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
         hub_endpoint = children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
         groups = _pack(scenario.nodes, scenario.province_processes)
         progress.phase(f"starting {len(scenario.nodes)} provinces in {len(groups)} processes")
+        cohost = ["--cohost"] if scenario.cohost else []
         procs = [children.start(["node", "province", *g, *common, "--listen", "127.0.0.1:0",
-                                 "--hub", hub_endpoint], f"province-{i}") for i, g in enumerate(groups)]
+                                 "--hub", hub_endpoint, *cohost], f"province-{i}") for i, g in enumerate(groups)]
         endpoints: dict[str, str] = {}
         owner = {HUB_CODE: hub}
         for p, g in zip(procs, groups, strict=True):
@@ -212,7 +213,8 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
         names = {HUB_CODE: "hub-000000"}
         for i, g in enumerate(groups):
             for code in g:
-                args[code] = ["node", "province", *g, *common, "--listen", "127.0.0.1:0", "--hub", hub_endpoint]
+                args[code] = ["node", "province", *g, *common, "--listen", "127.0.0.1:0", "--hub", hub_endpoint,
+                              *cohost]
                 names[code] = f"province-{i}"
 
         def crash(code: str) -> None:

@@ -66,8 +66,8 @@ _FAULT_KEYS: dict[str, tuple[str, ...]] = {
     "key_revoked": ("at_s", "duration_s", "kind", "nodes"),
 }
 _SECTIONS = ("faults", "load", "report", "topology", "world")
-_TOPOLOGY_KEYS = ("delay", "distance_base_ms", "distance_route_factor", "hub_at", "jitter_ms", "kind", "links",
-                  "loss", "nodes", "province_processes")
+_TOPOLOGY_KEYS = ("cohost", "delay", "distance_base_ms", "distance_route_factor", "hub_at", "jitter_ms", "kind",
+                  "links", "loss", "nodes", "province_processes")
 TOPOLOGIES = ("star", "regional", "direct")
 _LOAD_KEYS = ("apply", "duration_s", "flows", "gravity_exponent", "identity_mismatch_ratio", "loadgen_processes",
               "matrix", "ramps", "request_timeout_s", "selection", "warmup_s")
@@ -181,6 +181,8 @@ class Scenario:
     seed: int = 2021
     nodes: tuple[str, ...] = PROVINCE_CODES
     province_processes: int = 4
+    #: the provinces of each process share one connection each way (``tongban node province --cohost``)
+    cohost: bool = False
     hub_at: str = DEFAULT_HUB_AT
     topology: str = "star"
     links: dict[str, LinkSpec] = field(default_factory=_default_links)
@@ -303,6 +305,7 @@ def load_scenario(path: Path | str, *, overrides: Mapping[str, Any] | None = Non
         seed=seed,
         nodes=nodes,
         province_processes=c.scalar("province_processes", topo.get("province_processes", 4)),
+        cohost=c.boolean("topology.cohost", topo.get("cohost", False)),
         hub_at=hub_at,
         topology=_topology_kind(c, topo),
         links=links,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from exchange.ledger import read_entries
 from exchange.progress import LiveProgress
 from exchange.runner import run_scenario
 from exchange.scenario import load_scenario
@@ -39,11 +40,14 @@ def _run(path: Path, out: Path, cache: Path) -> dict:
     return json.loads((out / "report.json").read_text(encoding="utf-8"))
 
 
-def test_node_down_fails_only_inside_its_window_and_recovers(tmp_path: Path, cache: Path) -> None:
+@pytest.mark.parametrize("cohost", [False, True], ids=["own-connections", "cohosted"])
+def test_node_down_fails_only_inside_its_window_and_recovers(tmp_path: Path, cache: Path, cohost: bool) -> None:
+    # co-hosted, 110000 carries 440000 (the node taken down) and 310000 carries 510000
     path = _write(tmp_path, "down", f"""
 [topology]
 nodes = {NODES}
 province_processes = 2
+cohost = {str(cohost).lower()}
 delay = 0
 [load]
 duration_s = 8
@@ -72,6 +76,12 @@ nodes = ["440000"]
     assert rec["lost"] == 0 and rec["sent"] == rec["delivered"] + rec["rejected"] + rec["failed"]
     assert report["faults"] == [{"kind": "node_down", "nodes": ["440000"], "at_s": 2.0, "end_s": 4.0,
                                  "detail": "stops serving", "applied": True}]
+    # which connection carried each province's requests to the hub: its own, or its host's
+    carriers = {(r.entry.sender, r.entry.peer) for r in read_entries(tmp_path / "out" / "data" / "000000.sqlite",
+                                                                     direction="received")
+                if r.entry.payload_type == "application/vnd.tongban.identity-request.v1+proto"}
+    hosts = {"440000": "110000", "510000": "310000"} if cohost else {}
+    assert carriers == {(code, hosts.get(code, code)) for code in ("110000", "310000", "440000", "510000")}
 
 
 def test_configured_link_delay_shows_in_the_measured_p50(tmp_path: Path, cache: Path) -> None:

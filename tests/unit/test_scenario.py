@@ -34,8 +34,9 @@ BAD: list[tuple[str, str, str]] = [
     ("section not a table", "world = 3\n" + FLOW, "world: expected a table, found 3"),
     ("unknown world key", "[world]\nsead = 1\n" + FLOW, "world.sead: unknown key (expected one of: scale, seed)"),
     ("unknown topology key", '[topology]\nhub = "110000"\n' + FLOW,
-     "topology.hub: unknown key (expected one of: delay, distance_base_ms, distance_route_factor, hub_at, "
+     "topology.hub: unknown key (expected one of: cohost, delay, distance_base_ms, distance_route_factor, hub_at, "
      "jitter_ms, kind, links, loss, nodes, province_processes)"),
+    ("cohost not a boolean", "[topology]\ncohost = 1\n" + FLOW, "topology.cohost: expected true or false, found 1"),
     ("unknown load key", "[load]\nduration_s = 3\nrate = 5\n" + FLOW,
      "load.rate: unknown key (expected one of: apply, duration_s, flows, gravity_exponent, identity_mismatch_ratio, "
      "loadgen_processes, matrix, ramps, request_timeout_s, selection, warmup_s)"),
@@ -200,7 +201,7 @@ def test_unreadable_and_non_utf8_files_are_refused(tmp_path: Path) -> None:
 def test_defaults(tmp_path: Path) -> None:
     s = load_scenario(_write(tmp_path, FLOW, "tiny.toml"))
     assert (s.name, s.description, s.scale, s.seed) == ("tiny", "", 1e-5, 2021)
-    assert s.nodes == PROVINCE_CODES and s.province_processes == 4 and s.hub_at == "110000"
+    assert s.nodes == PROVINCE_CODES and s.province_processes == 4 and s.hub_at == "110000" and s.cohost is False
     assert (s.duration_s, s.warmup_s, s.selection, s.gravity_exponent) == (20.0, 0.0, "population", 1.0)
     assert s.flows == (FlowLoad(flow="identity.verify", rate_per_s=10.0),)
     assert (s.matrix, s.ramps, s.faults) == (None, (), ())
