@@ -329,7 +329,10 @@ class ChainWriter:
             stopping = True
         if not stopping:
             return False
-        self._conn.close()
+        try:
+            self._conn.close()
+        except sqlite3.Error as e:
+            logger.error("ledger %s: closing failed: %r", self.path, e)
         with self._lock:
             self._stopping = self._stopped = True
             self._done.notify_all()

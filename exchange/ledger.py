@@ -54,6 +54,7 @@ from exchange._ledger_db import (
     open_for_reading,
     open_for_writing,
 )
+from exchange._ledger_pump import PUMP
 from exchange.errors import ConfigError, LedgerChainError, LedgerError
 
 __all__ = [
@@ -221,7 +222,7 @@ class Ledger:
             batch_max=batch_max,
         )
         self._closed = False
-        self._finalizer = weakref.finalize(self, self._writer.request_stop)
+        self._finalizer = weakref.finalize(self, PUMP.orphaned, self._writer)
 
     def append(self, entry: LedgerEntry) -> None:
         """Queue ``entry`` for the writer; never waits for the disk.

@@ -181,7 +181,7 @@ class Scenario:
     seed: int = 2021
     nodes: tuple[str, ...] = PROVINCE_CODES
     province_processes: int = 4
-    #: the provinces of each process share one connection each way (``tongban node province --cohost``)
+    #: the provinces of each process exchange over one connection each way (``tongban node province --cohost``)
     cohost: bool = False
     hub_at: str = DEFAULT_HUB_AT
     topology: str = "star"

@@ -92,6 +92,8 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         self.catalogue = self._catalogue(data_dir)
         self.revocations: list[tuple[str, int, str]] = []
         self.version = 0
+        #: co-hosting: the provinces each host's own registration says it carries
+        self.carries: dict[str, frozenset[str]] = {}
         self._load_state()
         self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, StreamMux]] = {}
         self.server: Served | None = None
@@ -125,6 +127,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         if state:
             self.version = int(state["version"])
             hosts = json.loads(state.get("hosts", "{}"))
+            self.carries = {c: frozenset(v) for c, v in json.loads(state.get("carries", "{}")).items()}
             for code, endpoint in json.loads(state["endpoints"]).items():
                 if code in self.members:
                     self.members[code] = MemberInfo(**{**self.members[code].__dict__, "endpoint": endpoint,
@@ -135,10 +138,12 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
     def _save_state(self) -> None:
         endpoints = {c: m.endpoint for c, m in self.members.items() if m.endpoint}
         hosts = {c: m.host for c, m in self.members.items() if m.host}
+        carries = {c: sorted(v) for c, v in self.carries.items() if v}
         with contextlib.closing(sqlite3.connect(self.core.db_path)) as db:
             db.execute("PRAGMA synchronous=FULL")
             db.executemany("INSERT OR REPLACE INTO hub_state (key, value) VALUES (?, ?)", [
                 ("version", str(self.version)), ("endpoints", json.dumps(endpoints)), ("hosts", json.dumps(hosts)),
+                ("carries", json.dumps(carries)),
                 ("revocations", json.dumps(self.revocations))])
             db.commit()
 
@@ -274,14 +279,19 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             raise err
         host = opened.message.host  # type: ignore[attr-defined]
         host = "" if host == sender else host
-        problem = self._host_problem(host)
-        hosted = sorted(c for c, m in self.members.items() if m.host == sender)
-        if host and hosted and not problem:
-            problem = f"{host} for {sender}, which hosts {', '.join(hosted)} itself"
+        carries = frozenset(opened.message.carries) - {sender}  # type: ignore[attr-defined]
+        problem = self._host_problem(host, sender)
+        if host and carries:
+            problem = f"{host}, but {sender} carries {', '.join(sorted(carries))} itself"
         if problem:
-            err = MalformedError(f"payload host: expected a registered province that hosts itself, found {problem}")
+            err = MalformedError(f"payload host: expected a registered province that hosts itself and carries "
+                                 f"{sender}, found {problem}")
             core.record("rejected", env, peer=peer, header=opened.header, error=err)
             raise err
+        self.carries[sender] = carries
+        for code, m in self.members.items():  # those it no longer carries: their own connections again
+            if m.host == sender and code not in carries:
+                self.members[code] = MemberInfo(**{**m.__dict__, "host": ""})
         old = self.members[sender]
         self.members[sender] = MemberInfo(**{**old.__dict__, "endpoint": endpoint, "host": host})
         self.publish()
@@ -289,8 +299,8 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         log.info("node %s registered at %s (directory v%d)", sender, endpoint, self.version)
         return services_pb2.RegisterResponse(directory=core.current_directory().envelope.to_pb())
 
-    def _host_problem(self, host: str) -> str:
-        """Why ``host`` cannot carry another province's exchanges ("" when it can, or none is named)."""
+    def _host_problem(self, host: str, sender: str) -> str:
+        """Why ``host`` cannot carry ``sender``'s exchanges ("" when it can, or none is named)."""
         if not host:
             return ""
         m = self.members.get(host)
@@ -300,6 +310,9 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             return f"{host}, which has not registered"
         if m.host:
             return f"{host}, which is itself hosted by {m.host}"
+        if sender not in self.carries.get(host, ()):
+            carried = ", ".join(sorted(self.carries.get(host, ()))) or "none"
+            return f"{host}, which does not carry it (it carries: {carried})"
         return ""
 
     async def Exchange(self, request: services_pb2.ExchangeRequest,

@@ -210,7 +210,8 @@ async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path
                 _ready(node.code, node.endpoint)
             await _serve_until_stopped({n.code: n for n in nodes}, shim)
         finally:
-            await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
+            # a host stops the provinces it carries itself, once its server has stopped
+            await asyncio.gather(*(n.stop() for n in nodes if n.host is None), return_exceptions=True)
     finally:
         if metrics is not None:
             metrics.close()

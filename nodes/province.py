@@ -95,10 +95,12 @@ class ProvinceNode:
 
     Co-hosting (``host``: another province of the same process, started first): the
     host's connections carry this node's exchanges, its stream to the hub and the hub's
-    stream to it, so the provinces of one process share one connection each way and their
-    envelopes share writes (bench/results/profile-notes.md). The node keeps its own server,
-    certificate, keys and ledger; its signed registration names the host, which is how
-    the hub knows to accept its envelopes from the host's TLS identity.
+    stream to it, so the provinces of one process exchange over one connection each way
+    and their envelopes share writes (bench/results/profile-notes.md). The node keeps its
+    own server, certificate, keys and ledger, and registers and fetches the directory
+    itself. Its signed registration names the host and the host's lists it in
+    ``carries``, which is how the hub knows to accept its envelopes from the host's TLS
+    identity and to send it requests on the host's stream.
     """
 
     def __init__(
@@ -148,6 +150,8 @@ class ProvinceNode:
         self.carried: dict[str, ProvinceNode] = {}
         #: a host taken down keeps serving the provinces it carries, refusing its own calls
         self.down = False
+        self._registered_carries: frozenset[str] = frozenset()  # as the hub last heard them
+        self._stopping = False
         if host is not None:
             host.carried[code] = self
 
@@ -166,6 +170,8 @@ class ProvinceNode:
             if self.host._hub_mux is None:
                 raise ConfigError(f"node {self.code}: its host {self.host.code} must start first")
             self._hub_mux = self.host._hub_mux
+            if self.code not in self.host._registered_carries:  # the hub needs the host's word first
+                await self.host.register()
         await self.register()
         await self.recover_transfers()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
@@ -210,7 +216,8 @@ class ProvinceNode:
         header = make_header(sender=self.code, receiver=HUB_CODE, now_ns=self.core.clock(),
                              lifetime_ms=self.lifetime_ms, purpose="register node endpoint")
         reg = directory_pb2.Registration(header=header, endpoint=self.endpoint,
-                                         host=self.host.code if self.host is not None else "")
+                                         host=self.host.code if self.host is not None else "",
+                                         carries=sorted(self.carried))
         env = seal(payloads.REGISTRATION, reg.SerializeToString(), self.core.signer).to_pb()
         self.core.record("sent", env, peer=HUB_CODE, header=header)
         try:
@@ -219,6 +226,7 @@ class ProvinceNode:
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e, hop=f"hub at {self.hub_target}") from None
         self.core.accept_directory(DsseEnvelope.from_pb(reply.directory))
+        self._registered_carries = frozenset(reg.carries)
 
     async def refresh_directory(self) -> int:
         """Fetch the hub's directory now; returns the version we hold."""
@@ -252,12 +260,19 @@ class ProvinceNode:
             await self.recover_transfers()
 
     async def stop(self, grace_s: float = 2.0) -> None:
+        """Stop serving, let calls in progress finish, close everything; a second call does
+        nothing. A host stops its server first, then the provinces it carries (whose calls
+        arrive on that server, and whose requests leave on its hub stream), then the rest."""
+        if self._stopping:
+            return
+        self._stopping = True
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         if self.server is not None:
             await self.server.stop(grace_s)
+        await asyncio.gather(*(node.stop(grace_s) for node in self.carried.values()))
         if self._hub_mux is not None and self.host is None:
             await self._hub_mux.close()
         if self._hub_channel is not None:

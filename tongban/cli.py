@@ -100,9 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     prov.add_argument("codes", nargs="+", metavar="CODE")
     prov.add_argument("--hub", required=True, metavar="HOST:PORT")
     prov.add_argument("--cohost", action="store_true",
-                      help="the provinces of this process share one connection each way: the first code (in "
-                           "code order) carries the others' exchanges to and from the hub, so their envelopes "
-                           "share writes (each keeps its own server, certificate, keys and ledger)")
+                      help="the provinces of this process exchange over the first one's connections (in code "
+                           "order): it carries their requests to the hub and the hub's requests to them, so their "
+                           "envelopes share writes (each keeps its own server, certificate, keys and ledger, and "
+                           "registers and fetches the directory itself)")
     for sp in (hub, prov):
         sp.add_argument("--pki", required=True, type=Path, metavar="DIR")
         sp.add_argument("--data", required=True, type=Path, metavar="DIR")

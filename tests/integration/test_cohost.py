@@ -7,7 +7,10 @@ requests reach the hub on 110000's stream, each envelope still signed by its own
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
+from contextlib import closing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,38 +98,66 @@ def test_another_province_cannot_carry_a_hosted_provinces_envelope(country: Coun
                                  "expected the sender itself or its host 110000")
 
 
-def _register(country: Country, code: str, host: str) -> Any:
+def _register(country: Country, code: str, host: str, *, carries: tuple[str, ...] = (),
+              endpoint: str = "127.0.0.1:9") -> Any:
     header = make_header(sender=code, receiver="000000", now_ns=time.time_ns(), lifetime_ms=30_000,
                          purpose="register node endpoint")
-    reg = directory_pb2.Registration(header=header, endpoint="127.0.0.1:9", host=host)
+    reg = directory_pb2.Registration(header=header, endpoint=endpoint, host=host, carries=carries)
     env = seal(payloads.REGISTRATION, reg.SerializeToString(), load_node_credentials(country.pki, code).sign_signer)
     with country.node_channel(code) as ch:
         return services_pb2_grpc.HubServiceStub(ch).Register(services_pb2.RegisterRequest(envelope=env.to_pb()),
                                                              timeout=10)
 
 
-@pytest.mark.parametrize(("host", "found"), [
-    ("440000", "440000, which is itself hosted by 110000"),
-    ("000000", "'000000', not a province of this exchange"),
-    ("120000", "120000, which has not registered"),
+@pytest.mark.parametrize(("code", "host", "found"), [
+    # a host has to say whom it carries: nobody can make 110000 receive another's requests
+    ("120000", HOST, "110000, which does not carry it (it carries: 440000, 510000)"),
+    ("120000", "440000", "440000, which is itself hosted by 110000"),
+    ("120000", "000000", "'000000', not a province of this exchange"),
+    ("440000", "120000", "120000, which has not registered"),
 ])
-def test_a_registration_naming_a_host_that_cannot_carry_is_refused(country: Country, host: str, found: str) -> None:
-    code = "120000" if host != "120000" else "440000"
+def test_a_registration_naming_a_host_that_cannot_carry_it_is_refused(country: Country, code: str, host: str,
+                                                                       found: str) -> None:
     before = country.hub.core.current_directory().version
     with pytest.raises(grpc.RpcError) as e:
         _register(country, code, host)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert e.value.details() == f"payload host: expected a registered province that hosts itself, found {found}"
+    assert e.value.details() == (f"payload host: expected a registered province that hosts itself and carries {code}, "
+                                 f"found {found}")
     assert country.hub.core.current_directory().version == before
     fetch_ok(country, origin="440000", target="510000")
 
 
-def test_a_host_that_hosts_others_cannot_itself_be_hosted(country: Country) -> None:
+def test_a_host_that_carries_others_cannot_itself_be_hosted(country: Country) -> None:
     with pytest.raises(grpc.RpcError) as e:
-        _register(country, HOST, "510000")
+        _register(country, HOST, "510000", carries=("440000", "510000"))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert e.value.details() == ("payload host: expected a registered province that hosts itself, found 510000, "
-                                 "which is itself hosted by 110000")
+    assert e.value.details() == ("payload host: expected a registered province that hosts itself and carries 110000, "
+                                 "found 510000, but 110000 carries 440000, 510000 itself")
+
+
+def _hub_state(country: Country) -> dict[str, Any]:
+    with closing(sqlite3.connect(country.data / "000000.sqlite")) as db:
+        state = dict(db.execute("SELECT key, value FROM hub_state").fetchall())
+    return {k: json.loads(state[k]) for k in ("hosts", "carries")}
+
+
+def test_a_host_that_stops_carrying_a_province_hands_it_back_to_its_own_connections(country: Country) -> None:
+    host = country.provinces[HOST]
+    assert _hub_state(country) == {"hosts": {"440000": HOST, "510000": HOST}, "carries": {HOST: ["440000", "510000"]}}
+    try:
+        _register(country, HOST, "", carries=("440000",), endpoint=host.endpoint)
+        directory = country.hub.core.current_directory()
+        assert (directory.carrier("440000"), directory.carrier("510000")) == (HOST, "510000")
+        assert _hub_state(country) == {"hosts": {"440000": HOST}, "carries": {HOST: ["440000"]}}
+        reply = fetch_ok(country, origin="440000", target="510000")  # to 510000's own server now
+        country.flush_ledgers()
+        assert _trace_rows(country, "000000", reply.trace_id)[:2] == [("received", HOST), ("forwarded", "510000")]
+        assert ("510000", country.provinces["510000"].endpoint) in country.hub._channels
+    finally:
+        country.call(host.register())
+        country.call(country.provinces["510000"].register())
+    assert country.hub.core.current_directory().carrier("510000") == HOST
 
 
 def _fetch(country: Country, origin: str, target: str) -> services_pb2.SubmitResponse:

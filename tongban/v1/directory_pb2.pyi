@@ -152,11 +152,13 @@ class Policy(_message.Message):
     def __init__(self, max_clock_skew_ms: _Optional[int] = ..., max_message_lifetime_ms: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
 
 class Registration(_message.Message):
-    __slots__ = ("header", "endpoint", "host")
+    __slots__ = ("header", "endpoint", "host", "carries")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
+    CARRIES_FIELD_NUMBER: _ClassVar[int]
     header: _header_pb2.Header
     endpoint: str
     host: str
-    def __init__(self, header: _Optional[_Union[_header_pb2.Header, _Mapping]] = ..., endpoint: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
+    carries: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, header: _Optional[_Union[_header_pb2.Header, _Mapping]] = ..., endpoint: _Optional[str] = ..., host: _Optional[str] = ..., carries: _Optional[_Iterable[str]] = ...) -> None: ...
