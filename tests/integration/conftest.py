@@ -94,18 +94,23 @@ class Country:
 
 
 def copy_world(world_dir: Path, data: Path) -> Path:
+    """A fresh data directory holding the session world (each country owns its databases)."""
     for f in world_dir.iterdir():
         shutil.copy(f, data / f.name)
     return data
 
 
+C = TypeVar("C", bound=Country)
+
+
+def running(country: C) -> Iterator[C]:
+    """A country fixture's body (``yield from running(...)``): the country, closed however the tests end."""
+    try:
+        yield country
+    finally:
+        country.close()
+
+
 @pytest.fixture(scope="module")
 def country(pki_dir: Path, world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Country]:
-    data = tmp_path_factory.mktemp("data")
-    for f in world_dir.iterdir():
-        shutil.copy(f, data / f.name)
-    c = Country(pki_dir, data)
-    try:
-        yield c
-    finally:
-        c.close()
+    yield from running(Country(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("data"))))

@@ -24,7 +24,7 @@ from exchange.dsse import seal
 from exchange.header import make_header
 from exchange.ledger import read_entries
 from nodes.province import ProvinceNode
-from tests.integration.conftest import Country, copy_world
+from tests.integration.conftest import Country, copy_world, running
 from tests.integration.test_exchange import _a_certificate, exchange_as, fetch_ok, rejected_rows, sealed_request, submit
 from tongban.v1 import directory_pb2, header_pb2, services_pb2, services_pb2_grpc
 
@@ -40,11 +40,7 @@ class CohostCountry(Country):
 
 @pytest.fixture(scope="module")
 def country(pki_dir: Path, world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Country]:
-    c = CohostCountry(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("data")))
-    try:
-        yield c
-    finally:
-        c.close()
+    yield from running(CohostCountry(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("data"))))
 
 
 def _trace_rows(country: Country, code: str, trace: str) -> list[tuple[str, str]]:

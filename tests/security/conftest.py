@@ -7,26 +7,14 @@ fixtures ``pki_dir`` and ``world_dir`` come from ``tests/conftest.py``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Country
-
-
-def copy_world(world_dir: Path, data: Path) -> Path:
-    """A fresh data directory holding the session world (each country owns its databases)."""
-    for f in world_dir.iterdir():
-        shutil.copy(f, data / f.name)
-    return data
+from tests.integration.conftest import Country, copy_world, running
 
 
 @pytest.fixture(scope="module")
 def country(pki_dir: Path, world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Country]:
-    c = Country(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("data")))
-    try:
-        yield c
-    finally:
-        c.close()
+    yield from running(Country(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("data"))))

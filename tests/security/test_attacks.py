@@ -46,9 +46,8 @@ from exchange.keys import Signer, load_private_key_pem
 from exchange.ledger import LedgerEntry, read_entries
 from nodes.hub import DEFAULT_ACCESS_RULES, HubNode
 from nodes.province import ProvinceNode
-from tests.integration.conftest import Country
+from tests.integration.conftest import Country, copy_world, running
 from tests.integration.test_exchange import _a_certificate, _a_person, fetch_ok, submit
-from tests.security.conftest import copy_world
 from tongban.v1 import directory_pb2, ecert_pb2, envelope_pb2, header_pb2, identity_pb2, services_pb2, services_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -115,11 +114,7 @@ class RogueCountry(Country):
 
 @pytest.fixture(scope="module")
 def rogue(pki_dir: Path, world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RogueCountry]:
-    c = RogueCountry(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("rogue")))
-    try:
-        yield c
-    finally:
-        c.close()
+    yield from running(RogueCountry(pki_dir, copy_world(world_dir, tmp_path_factory.mktemp("rogue"))))
 
 
 # -- the shape of a row ----------------------------------------------------------
