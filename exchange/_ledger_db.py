@@ -276,6 +276,12 @@ class ChainWriter:
             if self._error is not None:
                 raise self._failure()
 
+    def wait_committed(self, count: int, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until ``count`` entries are committed, without asking
+        for a flush: the batches come when they are due."""
+        with self._lock:
+            return self._done.wait_for(lambda: self._committed >= count, timeout_s)
+
     def wait_stopped(self, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until the pump has committed and closed this ledger."""
         with self._lock:

@@ -50,11 +50,13 @@ class Drainable(Protocol):
 class Pump:
     """Commits the batches of every writer that asks (``request``), in one thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, idle_check_s: float = IDLE_CHECK_S) -> None:
+        self._idle_check_s = idle_check_s
         self._cv = threading.Condition(threading.Lock())
         self._due: dict[Drainable, float] = {}  # writer -> time.monotonic() its batch is due
         self._writers: weakref.WeakSet[Drainable] = weakref.WeakSet()
         self._thread: threading.Thread | None = None
+        self._ending: threading.Thread | None = None  # a thread that found no ledger open and ends
         self._wake_at = 0.0  # when the pump's thread wakes next, at the latest (monotonic)
         self._orphans: queue.SimpleQueue[Drainable] = queue.SimpleQueue()
 
@@ -79,6 +81,9 @@ class Pump:
         self._orphans.put(writer)
 
     def _ensure_thread(self) -> None:
+        if self._ending is not None:  # it holds no lock once it has said it ends: a short wait
+            self._ending.join()
+            self._ending = None
         if self._thread is None or not self._thread.is_alive():
             # non-daemon: rows appended before the program ends are committed
             self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=False)
@@ -105,8 +110,8 @@ class Pump:
 
     def _next(self) -> tuple[list[Drainable], bool]:
         """Wait until a batch is due; then every writer with a request. Once the program is
-        exiting without close(): every writer at once, and True (nothing and True when none
-        is left, and the thread ends)."""
+        exiting without close(): every writer at once, and True. Nothing and True when no
+        ledger is left open: the thread ends."""
         with self._cv:
             while True:
                 if not self._orphans.empty():
@@ -117,13 +122,18 @@ class Pump:
                     if todo:
                         logger.warning("ledgers: program exiting without close(): committing %d ledgers", len(todo))
                     return todo, True
+                if not self._due and not self._writers:
+                    # no ledger left open: end; the next request starts another once this one is gone
+                    self._ending, self._thread = self._thread, None
+                    return [], True
                 now = time.monotonic()
                 first = min(self._due.values(), default=None)
                 if first is not None and first <= now:
                     todo = list(self._due)
                     self._due.clear()
                     return todo, False
-                timeout = IDLE_CHECK_S if first is None else min(first - now, IDLE_CHECK_S)
+                idle = self._idle_check_s
+                timeout = idle if first is None else min(first - now, idle)
                 self._wake_at = now + timeout
                 self._cv.wait(timeout)
                 self._wake_at = 0.0

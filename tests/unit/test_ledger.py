@@ -21,6 +21,8 @@ import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exchange._ledger_db import ChainWriter, open_for_writing
+from exchange._ledger_pump import Pump
 from exchange.errors import ConfigError, LedgerChainError, LedgerError
 from exchange.ledger import (
     DIRECTIONS,
@@ -338,6 +340,26 @@ def test_the_ledgers_of_a_process_share_one_writer_thread(tmp_path: Path) -> Non
     finally:
         for ledger in ledgers:
             ledger.close()
+
+
+def _writer(path: Path, pump: Pump, interval_s: float) -> ChainWriter:
+    conn, seq, head = open_for_writing(path)
+    return ChainWriter(path=path, conn=conn, node_code="990009", last_seq=seq, last_hash=head,
+                       flush_interval_s=interval_s, batch_max=100, pump=pump)
+
+
+def test_a_batch_due_sooner_wakes_a_pump_asleep_until_another_is_due(tmp_path: Path) -> None:
+    pump = Pump(idle_check_s=3600)  # only a wake-up can bring the thread back in time
+    slow = _writer(tmp_path / "slow.sqlite", pump, 3600)
+    fast = _writer(tmp_path / "fast.sqlite", pump, 0.001)
+    try:
+        slow.append(entry(1))  # the pump sleeps until slow's batch is due, an hour from now
+        fast.append(entry(1))  # due in 1 ms
+        assert fast.wait_committed(1, timeout_s=30)  # (slow's row rides along: rounds are shared)
+    finally:
+        slow.stop(10)
+        fast.stop(10)
+    assert [verify_ledger(tmp_path / f"{n}.sqlite").rows for n in ("slow", "fast")] == [1, 1]
 
 
 def test_one_ledgers_failure_leaves_the_others_writing(tmp_path: Path) -> None:
