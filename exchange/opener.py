@@ -39,7 +39,7 @@ from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from tongban.v1 import header_pb2
 
-__all__ = ["Opened", "check_binding", "open_envelope", "peek_header"]
+__all__ = ["Opened", "addressed_to", "check_binding", "open_envelope", "peek_header"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,17 @@ def peek_header(envelope: DsseEnvelope) -> header_pb2.Header | None:
         return None
 
 
+
+
+def addressed_to(header: header_pb2.Header, directory: DirectoryView, *, request: bool) -> str:
+    """The member an envelope is for: its header's receiver, or, for a request that names
+    none, the node its subject routes to (a response must name its requester)."""
+    if header.receiver:
+        directory.member(header.receiver)
+        return header.receiver
+    if request:
+        return directory.route_subject(header.subject.holder_id, header.subject.cert_type)
+    raise HeaderError("header receiver: expected the requester's node code on a response, found an empty string")
 
 
 def open_envelope(
@@ -102,13 +113,7 @@ def open_envelope(
     verify_signature(key.public_key, sig.sig, envelope.pae(),
                      what=f"envelope {header.message_id} from {header.sender} (key {sig.keyid[:12]}…)")
 
-    if header.receiver:
-        receiver = header.receiver
-        directory.member(receiver)
-    elif expect == "request":
-        receiver = directory.route_subject(header.subject.holder_id, header.subject.cert_type)
-    else:
-        raise HeaderError("header receiver: expected the requester's node code on a response, found an empty string")
+    receiver = addressed_to(header, directory, request=expect == "request")
     if not relay and receiver != me:
         raise ReceiverMismatchError(
             f"envelope {header.message_id} from {header.sender} is addressed to {receiver}, expected {me}"

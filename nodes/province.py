@@ -19,7 +19,7 @@ from exchange.dsse import DsseEnvelope, seal
 from exchange.errors import (AccessDeniedError, ConfigError, HeaderError, PayloadTypeError, PeerIdentityError,
                              PeerUnavailableError, RoutingError, TongbanError)
 from exchange.header import check_header_shape, make_header
-from exchange.opener import check_binding
+from exchange.opener import addressed_to, check_binding
 from nodes._grpc import Served, open_channel, peer_code, start_server
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
@@ -298,8 +298,8 @@ class ProvinceNode:
         """The carried province ``env`` is for (its header's receiver, or where its subject
         routes), else this node, whose checks then refuse what is not its own."""
         try:
-            h = payloads.parse_routed(env.payload_type, env.payload).header
-            to = h.receiver or self.core.current_directory().route_subject(h.subject.holder_id, h.subject.cert_type)
+            to = addressed_to(payloads.parse_routed(env.payload_type, env.payload).header,
+                              self.core.current_directory(), request=True)
         except TongbanError:
             return self
         return self.carried.get(to, self)
