@@ -53,6 +53,8 @@ class NodeOptions:
     gate_over_tcp: bool = False
     #: the provinces of each process share their first province's connections (``--cohost``)
     cohost: bool = False
+    #: the hub's topology: "direct" lets province A call B's NodeService itself (X-Road style)
+    topology: str = "star"
 
     def args(self) -> list[str]:
         out = ["--uvloop"] if self.uvloop else []
@@ -75,6 +77,10 @@ class NodeOptions:
     def node_args(self) -> list[str]:
         """Options of the tongban node command itself."""
         return ["--transport", self.transport, "--tls-gate" if self.tls_gate else "--no-tls-gate"]
+
+    def hub_args(self) -> list[str]:
+        """Options of the tongban hub command only."""
+        return [] if self.topology == "star" else ["--topology", self.topology]
 
     def province_args(self) -> list[str]:
         """Options of the tongban province command only."""
@@ -197,7 +203,7 @@ class Cluster:
         t0 = time.perf_counter()
         common = ["--pki", str(pki), "--data", str(data), "--listen", "127.0.0.1:0"]
         common += options.node_args()
-        hub = self._start([*options.args(), "--", "node", "hub", *common], "hub", "bench._node",
+        hub = self._start([*options.args(), "--", "node", "hub", *common, *options.hub_args()], "hub", "bench._node",
                           env=options.grpc_env())
         self.hub = self.children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
         procs = [self._start([*options.args(), "--", "node", "province", *g, *common, "--hub", self.hub,
@@ -219,6 +225,7 @@ class Cluster:
                                "--response-bytes", str(response_bytes), *extra], "backend", "bench.relay",
                               env=grpc_env)
         endpoint = self.children.wait_ready(backend, [backend_code])[backend_code]
+        self.endpoints[backend_code] = endpoint  # a load generator may call the backend itself
         relay = self._start(["relay", "--pki", str(pki), "--backend", endpoint, "--backend-code", backend_code,
                              *extra], "relay", "bench.relay", env=grpc_env)
         self.hub = self.children.wait_ready(relay, [HUB_CODE])[HUB_CODE]

@@ -5,7 +5,8 @@
 CONFIG names a driver and what it needs:
 
 - ``relay``: raw bytes of ``request_bytes`` to the baseline relay, as province
-  ``origins[0]`` over mTLS (its TLS certificate);
+  ``origins[0]`` over mTLS (its TLS certificate); with ``peer``, to the server with that
+  node's TLS certificate at ``endpoint`` (the relay's backend, called without the relay);
 - ``exchange``: acts as the origin provinces do towards the hub: seals each
   ecert.fetch request with the origin's signing key, sends it to the hub over
   mTLS as that origin (``transport`` "stream", tongban's default: multiplexed on
@@ -13,7 +14,9 @@ CONFIG names a driver and what it needs:
   call each), then opens the target's answer exactly as a province
   does (signature and key chain via the verified directory, freshness, replay,
   binding to the request, the certificate's own issuer signature). No ledger:
-  the client stands for the relay baseline's client;
+  the client stands for the relay baseline's client. With ``"direct": true`` it calls
+  each target's NodeService.HandleStream at ``endpoints[target]`` itself, as a province
+  does where the hub's topology is "direct" (no hub on the path);
 - ``window``: a submission to the origin province's WindowService (window -> A -> hub
   -> B), as ``tongban run``'s load generator makes it: multiplexed on
   WindowService.SubmitStream (``window_transport`` "stream", the default), or one
@@ -60,7 +63,7 @@ from exchange.replay import ReplayWindow
 from exchange.trust import TrustStore
 from nodes.flows import check_answer
 from nodes.process import settle_heap
-from nodes.stream import EXCHANGE_STREAM, WINDOW_STREAM, StreamMux, check_transport
+from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, WINDOW_STREAM, StreamMux, check_transport
 from tongban.v1 import ecert_pb2, header_pb2, services_pb2, services_pb2_grpc
 
 __all__ = ["main", "summarise"]
@@ -101,7 +104,8 @@ class RelayDriver:
     def __init__(self, cfg: dict[str, Any]) -> None:
         from bench.relay import METHOD, PLUMBED_METHOD, STREAM_METHOD, fake_envelope
 
-        self.channel = _channel(cfg["endpoint"], _creds(Path(cfg["pki"]), cfg["origins"][0]), "000000")
+        # ``peer``: whose TLS certificate answers (the relay presents the hub's; its backend a province's)
+        self.channel = _channel(cfg["endpoint"], _creds(Path(cfg["pki"]), cfg["origins"][0]), cfg.get("peer", "000000"))
         self.streaming = bool(cfg.get("streaming"))
         # tongban's own stream code (bench/relay.py's plumbed servers serve it), unsigned
         self.mux = StreamMux(self.channel, EXCHANGE_STREAM, hop="relay") if cfg.get("muxed") else None
@@ -165,6 +169,14 @@ class ExchangeDriver:
             self.muxes[code] = self.muxes[carrier]
             self.signers[code] = creds.sign_signer
             self.replay[code] = ReplayWindow()
+        # ``direct``: straight to the target's NodeService.HandleStream, as a province does
+        # where the hub's topology is "direct" (no hub on the path).
+        self.direct: dict[tuple[str, str], StreamMux] = {}
+        if cfg.get("direct"):
+            for origin, target in sorted({(j[0], j[1]) for j in cfg["jobs"]}):
+                ch = _channel(cfg["endpoints"][target], _creds(pki, origin), target)
+                self.channels.append(ch)
+                self.direct[origin, target] = StreamMux(ch, HANDLE_STREAM, hop=f"node {target}")
         self.trust = TrustStore(root)
         self.directory: Any = None
         self.last = (0, 0)
@@ -176,7 +188,7 @@ class ExchangeDriver:
         self.directory = verify_directory(DsseEnvelope.from_pb(reply.directory), self.trust, now_ns=time.time_ns())
 
     async def call(self, timeout_s: float) -> None:
-        origin, _target, holder, cert_type = next(self.jobs)
+        origin, target, holder, cert_type = next(self.jobs)
         t_start = time.time_ns()
         header = make_header(sender=origin, receiver="", now_ns=t_start, lifetime_ms=30_000,
                              purpose="跨省通办 电子证照调用 (bench)", holder_id=holder, cert_type=cert_type,
@@ -186,7 +198,8 @@ class ExchangeDriver:
                    self.signers[origin])
         request = services_pb2.ExchangeRequest(envelope=env.to_pb())
         t_sealed = time.time_ns()
-        answer = await self.muxes[origin].send(request.envelope, timeout_s, stream=self.transport == "stream")
+        mux = self.direct[origin, target] if self.direct else self.muxes[origin]
+        answer = await mux.send(request.envelope, timeout_s, stream=self.transport == "stream")
         reply = services_pb2.ExchangeResponse(envelope=answer)
         now = time.time_ns()
         resp_env = DsseEnvelope.from_pb(reply.envelope)
@@ -202,7 +215,7 @@ class ExchangeDriver:
         return self.last
 
     async def close(self) -> None:
-        for mux in {id(m): m for m in self.muxes.values()}.values():
+        for mux in [*{id(m): m for m in self.muxes.values()}.values(), *self.direct.values()]:
             await mux.close()
         for ch in self.channels:
             await ch.close()

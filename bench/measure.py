@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Load", "Plan", "Say", "measure", "point", "strip"]
+__all__ = ["Load", "Plan", "Say", "measure", "point", "ratio", "strip"]
 
 Say = Callable[[str], None]
 
@@ -119,3 +119,8 @@ def measure(loads: list[Load], plan: Plan, say: Say, rate: float | None = None) 
         out[x.label]["serial"] = r
         say(f"  {x.label}: one at a time p50 {r['latency']['p50_ms']} ms")
     return out
+
+
+def ratio(x: float | None, y: float | None) -> float | None:
+    """x / y to 3 decimals; None when either is missing or y is 0."""
+    return round(x / y, 3) if x is not None and y else None

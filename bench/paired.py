@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.cluster import Cluster, NodeOptions, copy_world, province_groups
-from bench.report import ratio
+from bench.measure import ratio
 
 __all__ = ["Candidate", "measure_pairs", "summarise_rounds"]
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.direct import format_direct, summarise_direct
+from bench.measure import ratio
 from bench.timeline import format_timeline
 
 __all__ = ["TARGETS", "ratio", "summarise", "table", "write"]
@@ -69,11 +71,6 @@ def _total(per_process: dict[str, float]) -> float | None:
 def _listing(per_process: dict[str, Any], spec: str = "") -> str:
     """``loadgen 244, hub 543, …``: one figure per process, formatted with ``spec``."""
     return ", ".join(f"{k} {v:{spec}}" for k, v in per_process.items())
-
-
-def ratio(x: float | None, y: float | None) -> float | None:
-    """x / y to 3 decimals; None when either is missing or y is 0."""
-    return round(x / y, 3) if x is not None and y else None
 
 
 def _ratios(f: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +188,8 @@ def summarise(raw: dict[str, Any], env: dict[str, Any], plan: dict[str, Any], wo
         doc["b_tongban"]["ratio_vs_relay_on_tongban_polling"] = {
             "throughput": ratio(b["saturation_per_s"], same["throughput_per_s"]),
             "serial_p50": ratio(b["serial_p50_ms"], same["serial_p50_ms"])}
+    if direct := summarise_direct(raw.get("direct_exchange")):
+        doc["direct_exchange"] = direct
     if "serial_timeline" in raw["tongban"]:
         doc["b_tongban"]["serial_timeline"] = raw["tongban"]["serial_timeline"]
     own = raw["tongban"].get("open_at_half_own")
@@ -315,6 +314,7 @@ def table(doc: dict[str, Any]) -> str:
     if same := b.get("ratio_vs_relay_on_tongban_polling"):
         lines.append(f"(b) against the relay on tongban's gRPC polling (a diagnostic, measured minutes later): "
                      f"throughput {_fmt(same['throughput'], '.2f')} x, one at a time {_fmt(same['serial_p50'], '.2f')} x")
+    lines += format_direct(doc.get("direct_exchange"))
     if b.get("open_errors"):
         lines.append(f"(b) at {rate:g}/s: errors {b['open_errors']}, {b['open_achieved_per_s']}/s answered")
     if "open_at_half_own_saturation" in b:

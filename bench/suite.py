@@ -25,6 +25,7 @@ from exchange.cache import ensure_pki, ensure_world
 from exchange.reconcile import reconcile
 
 from bench.cluster import GRPC_DEFAULT, Cluster, NodeOptions, copy_world, province_groups, sample_jobs
+from bench.direct import measure_direct
 from bench.measure import Load, Plan, Say, measure, point, strip
 from bench.paired import Candidate, measure_pairs
 from bench.timeline import format_timeline, signature_costs, timeline_from_ledgers
@@ -114,6 +115,10 @@ def run_suite(plan: Plan, *, work: Path, cache: Path, say: Say) -> dict[str, Any
         pair=(ORIGIN, TARGET), base_cfg=base_cfg, sizes=sizes,
         relay_c=out["relay"]["best_concurrency"], tongban_c=best_c, candidate=candidate,
         duration_s=plan.duration_s, serial_duration_s=plan.serial_duration_s, warmup_s=plan.warmup_s, say=say)
+    out["direct_exchange"] = measure_direct(
+        quick=plan.quick, work=work, pki=pki, world=world, pair=(ORIGIN, TARGET), base_cfg=base_cfg, sizes=sizes,
+        concurrency=best_c, duration_s=plan.duration_s, serial_duration_s=plan.serial_duration_s,
+        warmup_s=plan.warmup_s, say=say)
     out["scaling"] = _scaling(plan, work, pki, world, base_cfg, best_c, say)
     if plan.profile_s > 0:
         from bench.profile import profile_tongban

@@ -1,6 +1,6 @@
 """The benchmark's quick mode still runs end to end and writes what architects read.
 
-One real run of ``python -m bench --quick --no-world`` (about 40 s on 2 cores): the
+One real run of ``python -m bench --quick --no-world`` (about 90 s on 2 cores): the
 baseline relay, tongban through the hub, the 33-node scaling point and the RSS. It
 checks the JSON's shape and that the ratios are computed from the figures beside them,
 never a speed: benchmarks are not timed assertions (bench/README.md).
@@ -65,6 +65,17 @@ def test_quick_bench_writes_the_table_and_latest_json(tmp_path: Path) -> None:
         diag["muxed"]["throughput_per_s"] / relay["saturation_per_s"], abs=0.001)
     assert diag["muxed"]["serial_p50_ms"] > 0 and diag["muxed"]["cpu_us_per_exchange"] > 0
     assert "(a) relay over tongban's streams" in run.stdout
+
+    direct = doc["direct_exchange"]  # A -> B with no hub: the ledgers show the path it took
+    assert direct["path"]["hub_rows"] == 0
+    assert list(direct["path"]["b_received_from"]) == ["440000"] and direct["path"]["b_received_from"]["440000"] > 0
+    assert direct["direct"]["errors"] == 0 and direct["direct"]["throughput_per_s"] > 0
+    assert direct["rounds"] == 1  # one round in quick mode: its ratios are those of its figures
+    assert direct["ratio_vs_relay"]["throughput"] == pytest.approx(
+        direct["direct"]["throughput_per_s"] / direct["relay"]["throughput_per_s"], abs=0.001)
+    assert direct["ratio_vs_bare"]["serial_p50"] == pytest.approx(
+        direct["direct"]["serial_p50_ms"] / direct["bare"]["serial_p50_ms"], abs=0.001)
+    assert "direct exchange, no hub on the path (diagnostic, not a (c) candidate;" in run.stdout
 
     rec = doc["b_window"]["reconciliation"]  # nothing the window path accepted was lost
     assert rec["sent"] > 0 and rec["lost"] == 0 and rec["chains_verified"] is True
