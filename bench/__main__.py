@@ -26,7 +26,7 @@ def _say(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="about a minute: fewer points, shorter runs, world at 1e-4")
+    p.add_argument("--quick", action="store_true", help="about a minute and a half: fewer points, shorter runs, world at 1e-4")
     p.add_argument("--profile", type=float, default=0.0, metavar="S",
                    help="also profile (b) with py-spy for S seconds (needs py-spy)")
     p.add_argument("--no-world", action="store_true", help="skip the world-generation timing")

@@ -21,7 +21,7 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    """How long and how much: the full run (~7-9 min on 2 cores) or ``quick`` (~1 min)."""
+    """How long and how much: the full run (~7-10 min on 2 cores) or ``quick`` (~1.5 min)."""
 
     quick: bool = False
     concurrencies: tuple[int, ...] = (1, 4, 16, 32, 64)
