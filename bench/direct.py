@@ -8,13 +8,14 @@ A's checks of the answer, but no hub hop. That is not the exchange the issue's (
 target is about (no relay on the path, so it is never a (c) candidate); it says how much
 of (b)'s gap to the relay is the hub's hop and how much tongban's own protocol work.
 
-So three set-ups are measured turn about, at one concurrency and one at a time, each
-round in the other order:
+So three set-ups are measured turn about, point by point (the three at one concurrency,
+then the three one at a time), each round in the other order:
 
 - ``relay``: the baseline, client -> relay -> backend (the same servers as (a));
 - ``bare``: the same client calling the baseline's backend itself, unsigned (a bare
   grpc.aio unary call between the two parties, the like-for-like yardstick);
-- ``direct``: tongban's load generator as A -> B's HandleStream, signed and ledgered.
+- ``direct``: tongban's load generator as A (it signs and checks, keeps no ledger, as in
+  (b)) -> B's HandleStream (B checks, ledgers and signs its answer).
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def measure_direct(*, quick: bool, work: Path, pki: Path, world: Path, pair: tup
         for i in range(_ROUNDS_QUICK if quick else _ROUNDS):
             order = _ORDER if i % 2 == 0 else _ORDER[::-1]
             r: dict[str, Any] = {"order": list(order)}
-            for key in order:
+            for key in order:  # point by point: the three at `concurrency`, then the three one at a time
                 r[key] = point(loads[key], "closed", concurrency=concurrency, duration_s=duration_s,
                                warmup_s=warmup_s)
+            for key in order:
                 r[key + "_serial"] = point(loads[key], "closed", concurrency=1, duration_s=serial_duration_s,
                                            warmup_s=warmup_s)
             say("    round %d: %s" % (i + 1, ", ".join(
