@@ -20,7 +20,6 @@ then the three one at a time), each round in the other order:
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from certs.pki import HUB_CODE
 from exchange.ledger import read_entries
 
 from bench.cluster import GRPC_DEFAULT, Cluster, NodeOptions, copy_world
-from bench.measure import Say, point, ratio
+from bench.measure import Say, median, point, ratio
 
 __all__ = ["format_direct", "ledgered_path", "measure_direct", "summarise_direct"]
 
@@ -84,11 +83,6 @@ def ledgered_path(data: Path, target: str) -> dict[str, Any]:
             "hub_rows": len(read_entries(data / f"{HUB_CODE}.sqlite", flow="ecert.fetch"))}
 
 
-def _median(xs: list[float | None]) -> float | None:
-    vals = [x for x in xs if x is not None]
-    return round(statistics.median(vals), 3) if vals else None
-
-
 def summarise_direct(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     """``direct_exchange`` in latest.json: each set-up's medians over the rounds, and the
     direct exchange's ratios to the relay and to the bare call (from the same rounds)."""
@@ -101,16 +95,16 @@ def summarise_direct(raw: dict[str, Any] | None) -> dict[str, Any] | None:
         "concurrency": raw["concurrency"], "rounds": len(rounds), "path": raw.get("path")}
     for key in _ORDER:
         out[key] = {
-            "throughput_per_s": _median([r[key]["throughput_per_s"] for r in rounds]),
-            "serial_p50_ms": _median([r[key + "_serial"]["latency"]["p50_ms"] for r in rounds]),
-            "cpu_us_per_exchange": _median([sum(r[key].get("cpu_us_per_call", {}).values()) or None
+            "throughput_per_s": median([r[key]["throughput_per_s"] for r in rounds]),
+            "serial_p50_ms": median([r[key + "_serial"]["latency"]["p50_ms"] for r in rounds]),
+            "cpu_us_per_exchange": median([sum(r[key].get("cpu_us_per_call", {}).values()) or None
                                             for r in rounds]),
             "errors": sum(sum(r[k]["errors"].values()) for r in rounds for k in (key, key + "_serial"))}
     for base in ("relay", "bare"):
         out[f"ratio_vs_{base}"] = {
-            "throughput": _median([ratio(r["direct"]["throughput_per_s"], r[base]["throughput_per_s"])
+            "throughput": median([ratio(r["direct"]["throughput_per_s"], r[base]["throughput_per_s"])
                                    for r in rounds]),
-            "serial_p50": _median([ratio(r["direct_serial"]["latency"]["p50_ms"],
+            "serial_p50": median([ratio(r["direct_serial"]["latency"]["p50_ms"],
                                          r[base + "_serial"]["latency"]["p50_ms"]) for r in rounds])}
     return out
 

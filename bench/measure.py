@@ -11,10 +11,11 @@ measured seconds apart carries much less of that drift than two sweeps minutes a
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Load", "Plan", "Say", "measure", "point", "ratio", "strip"]
+__all__ = ["Load", "Plan", "Say", "measure", "median", "point", "ratio", "strip"]
 
 Say = Callable[[str], None]
 
@@ -124,3 +125,9 @@ def measure(loads: list[Load], plan: Plan, say: Say, rate: float | None = None) 
 def ratio(x: float | None, y: float | None) -> float | None:
     """x / y to 3 decimals; None when either is missing or y is 0."""
     return round(x / y, 3) if x is not None and y else None
+
+
+def median(values: list[float | None]) -> float | None:
+    """The median of the values that are not None, to 3 decimals; None when none is."""
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None

@@ -17,14 +17,13 @@ the median of the latter decides whether it is (c) (bench/report.py).
 
 from __future__ import annotations
 
-import statistics
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from bench.cluster import Cluster, NodeOptions, copy_world, province_groups
-from bench.measure import ratio
+from bench.measure import median, ratio
 
 __all__ = ["Candidate", "measure_pairs", "summarise_rounds"]
 
@@ -73,8 +72,7 @@ def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, float | None]:
     for name, key in _MEDIANS.items():
         if key.startswith("candidate") and not measured_candidate:
             continue
-        values = [r[key] for r in rounds if r.get(key) is not None]
-        out[name] = round(statistics.median(values), 3) if values else None
+        out[name] = median([r.get(key) for r in rounds])
     return out
 
 

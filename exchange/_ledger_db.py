@@ -267,8 +267,9 @@ class ChainWriter:
     def stop(self, timeout_s: float) -> None:
         """Commit what is pending, close the connection; raise on failure."""
         self.request_stop()
+        stopped = self.wait_stopped(timeout_s)
         with self._lock:
-            if not self._done.wait_for(lambda: self._stopped, timeout_s):
+            if not stopped:
                 raise LedgerError(
                     f"ledger {self.path}: writer did not stop within {timeout_s:g} s "
                     f"({self._appended - self._committed} entries not committed)"
