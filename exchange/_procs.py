@@ -72,20 +72,37 @@ class Children:
         want, endpoints = set(codes), {}
         deadline = time.monotonic() + self.ready_timeout_s
         while want:
-            left = deadline - time.monotonic()
-            try:
-                events = self.read_events(proc, max(left, 0.0)) if left > 0 else []
-            except EOFError:
-                raise TongbanError(f"node process for {sorted(want)} exited with {proc.wait()} before it was "
-                                   f"ready (see {self.log_dir})") from None
-            if not events and time.monotonic() >= deadline:
-                raise TongbanError(f"nodes {sorted(want)} not ready after {self.ready_timeout_s:.0f} s "
-                                   f"(see {self.log_dir})")
+            events = self._events_before(
+                proc, deadline, exited=f"node process for {sorted(want)} exited with {{rc}} before it was ready",
+                late=f"nodes {sorted(want)} not ready after {self.ready_timeout_s:.0f} s")
             for event in events:
                 if event.get("event") == "ready":
                     endpoints[event["code"]] = event["endpoint"]
                     want.discard(event["code"])
         return endpoints
+
+    def wait_event(self, proc: subprocess.Popen[bytes], name: str, *, what: str, timeout_s: float) -> dict[str, Any]:
+        """The next line ``{"event": name, ...}`` of ``proc`` (other lines are skipped);
+        fail if the process dies or has not printed it within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for event in self._events_before(proc, deadline, exited=f"node process exited with {{rc}} before {what}",
+                                             late=f"{what} not done after {timeout_s:g} s"):
+                if event.get("event") == name:
+                    return event
+
+    def _events_before(self, proc: subprocess.Popen[bytes], deadline: float, *, exited: str,
+                       late: str) -> list[dict[str, Any]]:
+        """The next lines of ``proc``; raise ``exited`` (``{rc}``: its exit code) when it
+        exits, ``late`` when ``deadline`` passes first."""
+        left = deadline - time.monotonic()
+        try:
+            events = self.read_events(proc, left) if left > 0 else []
+        except EOFError:
+            raise TongbanError(f"{exited.format(rc=proc.wait())} (see {self.log_dir})") from None
+        if not events and time.monotonic() >= deadline:
+            raise TongbanError(f"{late} (see {self.log_dir})")
+        return events
 
     @staticmethod
     def send(proc: subprocess.Popen[bytes], command: dict[str, Any]) -> None:

@@ -17,6 +17,8 @@ how the scenario runner injects faults; nothing else can reach it):
     {"op": "link", "code": "540000", "delay_ms": 200, "jitter_ms": 5, "loss": 0.02, "partitioned": false}
     {"op": "revoke", "code": "440000"}      hub only: revoke the node's signing keys
     {"op": "refresh"}                       provinces: fetch the hub's directory now
+    {"op": "warm"}                          provinces: refresh, connect every direct link now, then
+                                            print {"event": "warm", "links": N, "failed": [...], "seconds": S}
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ import os
 import signal
 import stat
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from certs.pki import HUB_CODE
+from exchange.errors import TongbanError
 from nodes.link import Link, LinkShim, Paths
 
 if TYPE_CHECKING:
@@ -78,7 +82,7 @@ def _ready(code: str, endpoint: str) -> None:
     _event({"event": "ready", "code": code, "endpoint": endpoint})
 
 
-def _event(doc: dict[str, str]) -> None:
+def _event(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(doc) + "\n")
     sys.stdout.flush()
 
@@ -113,6 +117,8 @@ async def _apply(cmd: dict[str, Any], nodes: dict[str, _Steerable], shim: LinkSh
             refresh = getattr(node, "refresh_directory", None)
             if refresh is not None:
                 await refresh()
+    elif op == "warm":
+        await _warm(nodes)
     elif op == "recover":
         for node in nodes.values():
             rec = getattr(node, "recover_transfers", None)
@@ -124,6 +130,23 @@ async def _apply(cmd: dict[str, Any], nodes: dict[str, _Steerable], shim: LinkSh
             hub.revoke_node(cmd["code"], reason=cmd.get("reason", "key compromise"))  # type: ignore[attr-defined]
     else:
         log.warning("unknown control command %r", cmd)
+
+
+async def _warm(nodes: dict[str, _Steerable]) -> None:
+    """Refresh the directory, connect every direct link (ProvinceNode.warm_links), then
+    say so in one line ``{"event": "warm", "links": N, "failed": [...], "seconds": S}``."""
+    started, links, failed = time.perf_counter(), 0, []
+    warmers = [n for n in nodes.values() if hasattr(n, "warm_links")]
+    for node in warmers:
+        try:
+            await node.refresh_directory()  # type: ignore[attr-defined]
+        except TongbanError as e:  # the links of the directory it holds still connect
+            log.warning("directory refresh before connecting the links failed: %s", e)
+    for up, missed in await asyncio.gather(*(n.warm_links() for n in warmers)):  # type: ignore[attr-defined]
+        links += up
+        failed += missed
+    _event({"event": "warm", "links": links, "failed": sorted(set(failed)),
+            "seconds": round(time.perf_counter() - started, 3)})
 
 
 def _stdin_is_pipe() -> bool:

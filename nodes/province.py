@@ -448,6 +448,14 @@ class ProvinceNode:
         except RoutingError:  # a peer that registered after our last refresh
             await self.refresh_directory()
             endpoint = self.core.current_directory().endpoint(receiver)
+        hit = await self._peer(receiver, endpoint)
+        await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
+        reply = await hit[2].send(pb, timeout, stream=self.transport == "stream")
+        await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
+        return reply
+
+    async def _peer(self, receiver: str, endpoint: str) -> tuple[str, grpc.aio.Channel, StreamMux]:
+        """The channel and stream to ``receiver`` at ``endpoint`` (a new one when it moved)."""
         hit = self._peers.get(receiver)
         if hit is None or hit[0] != endpoint:
             if hit is not None:
@@ -456,7 +464,27 @@ class ProvinceNode:
             channel = open_channel(endpoint, self.core.channel_creds(), peer=receiver)
             hit = (endpoint, channel, StreamMux(channel, HANDLE_STREAM, hop=f"node {receiver}"))
             self._peers[receiver] = hit
-        await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
-        reply = await hit[2].send(pb, timeout, stream=self.transport == "stream")
-        await self.links.cross_pair(self.code, receiver, timeout_s=timeout)
-        return reply
+        return hit
+
+    async def warm_links(self, *, parallel: int = 4, timeout_s: float = 30.0) -> tuple[int, list[str]]:
+        """Connect now to every peer the directory routes this node to directly (regional
+        and direct topologies), as the hub connects to each province when it registers,
+        so that no request pays for the mTLS handshake. Returns how many links are up
+        and the peers that did not answer within ``timeout_s`` (they connect on first use)."""
+        directory = self.core.current_directory()
+        peers = [(code, m.endpoint) for code, m in sorted(directory.members.items())
+                 if code not in (self.code, HUB_CODE) and m.endpoint and directory.direct(self.code, code)]
+        gate = asyncio.Semaphore(parallel)
+
+        async def connect(code: str, endpoint: str) -> bool:
+            async with gate:
+                channel = (await self._peer(code, endpoint))[1]
+                try:
+                    await asyncio.wait_for(channel.channel_ready(), timeout_s)
+                except asyncio.TimeoutError:
+                    log.warning("node %s: no link to %s at %s after %.0f s", self.code, code, endpoint, timeout_s)
+                    return False
+                return True
+
+        up = await asyncio.gather(*(connect(code, endpoint) for code, endpoint in peers))
+        return sum(up), [code for (code, _), ok in zip(peers, up, strict=True) if not ok]

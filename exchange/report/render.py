@@ -237,6 +237,22 @@ def _load(r: dict[str, Any]) -> list[Block]:
     return [Para("Load generator: " + text[0].lower() + text[1:], "note")]
 
 
+def _direct_links(r: dict[str, Any]) -> list[Block]:
+    """How the direct links were connected before the load (regional and direct topologies)."""
+    links = (r.get("load") or {}).get("direct_links")
+    if not links:
+        return []
+    text = (f"Before the load, the provinces connected their {_int(links.get('connected'))} direct links in "
+            f"{_s(links.get('seconds'))}, as the hub connects to each province when it registers: no counted "
+            "request paid for a TLS handshake.")
+    failed = links.get("failed") or []
+    if failed:
+        names = ", ".join(_node(code, r.get("provinces") or {}) for code in failed)
+        text += (f" **{len(failed)} {'peer' if len(failed) == 1 else 'peers'} did not answer in time** ({names}): "
+                 "requests to them connected on first use.")
+    return [Para(text, "alert" if failed else "note")]
+
+
 def _cpu_sentence(load: dict[str, Any]) -> str:
     """" During the load, N of this machine's C cores were busy on average, L of them the load
     generator's." (nothing when the run did not measure it)"""
@@ -326,8 +342,8 @@ def _kstb(r: dict[str, Any]) -> list[Block]:
 
 def build_blocks(report: dict[str, Any], charts: Sequence[tuple[str, str]]) -> list[Block]:
     """The report's content; ``charts`` = (file name, caption) of the charts drawn."""
-    blocks = [*_headline(report), *_flows(report), *_reconciliation(report), *_load(report), *_hops(report),
-              *_kstb(report), *_faults(report), *_provinces(report)]
+    blocks = [*_headline(report), *_flows(report), *_reconciliation(report), *_load(report), *_direct_links(report),
+              *_hops(report), *_kstb(report), *_faults(report), *_provinces(report)]
     if (report.get("report") or {}).get("charts", True) is False:
         return blocks
     blocks.append(Heading(2, "Charts"))

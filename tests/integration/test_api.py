@@ -38,6 +38,11 @@ def test_load_modify_run_and_read_the_report(tmp_path: Path, cache: Path) -> Non
     assert report.data == json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
     assert report.count > 0 and report.ok == report.count
     assert report.reconciliation["lost"] == 0
+    links = report.data["load"]["direct_links"]  # 4 provinces, each to its 3 peers, before the load
+    assert (links["connected"], links["failed"]) == (12, []) and links["seconds"] > 0
+    assert (f"Before the load, the provinces connected their 12 direct links in {links['seconds']:g} s, as the hub "
+            "connects to each province when it registers: no counted request paid for a TLS handshake."
+            ) in (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert report.data["scenario"]["topology"] == "direct" and report.data["scenario"]["seed"] == sc.seed
     assert report.data["scenario"]["sha256"] == sc.sha256 and report.data["tongban_version"]
     assert 0 < report.p50_ms <= report.p99_ms

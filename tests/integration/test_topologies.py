@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from exchange.ledger import read_entries
@@ -89,3 +90,28 @@ def test_direct_exchange_survives_the_hub_going_down(country: Country) -> None:
         _fetch(country, "110000", "440000", expect="ok" if country.topology == "direct" else "unavailable")
     finally:
         country.call(country.hub.come_up())
+
+
+def test_warm_links_connect_every_direct_peer_and_the_exchange_uses_them(country: Country) -> None:
+    """What a run does before its load in regional and direct topologies (the hub does it
+    for its provinces when they register): no counted request pays for a handshake."""
+    nodes = country.provinces
+    for node in nodes.values():
+        country.call(node.refresh_directory())
+    country.call(nodes["120000"].go_down())
+    try:  # a peer that does not answer is named, and the others still connect
+        missed = country.call(nodes["110000"].warm_links(timeout_s=0.5))
+    finally:
+        country.call(nodes["120000"].come_up())
+    assert missed == {"star": (0, []), "regional": (0, ["120000"]), "direct": (1, ["120000"])}[country.topology]
+    got = {code: country.call(node.warm_links()) for code, node in nodes.items()}
+    assert got == {
+        "star": {"110000": (0, []), "120000": (0, []), "440000": (0, [])},
+        "regional": {"110000": (1, []), "120000": (1, []), "440000": (0, [])},  # 京津冀 only
+        "direct": {"110000": (2, []), "120000": (2, []), "440000": (2, [])},
+    }[country.topology]
+    links = {(a, b): hit for a, node in nodes.items() for b, hit in node._peers.items()}
+    assert len(links) == sum(up for up, _ in got.values())
+    assert all(channel.get_state() == grpc.ChannelConnectivity.READY for _, channel, _ in links.values())
+    _fetch(country, "110000", "120000")
+    assert {(a, b): hit for a, node in nodes.items() for b, hit in node._peers.items()} == links  # reused, not new

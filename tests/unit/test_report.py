@@ -298,3 +298,13 @@ def test_screenshot_in_headless_chromium(rendered: tuple[Path, list[Path]], tmp_
     img = imread(out)
     assert img.shape[:2] == (1200, 1000)
     assert img.std() > 0.05  # the page rendered, not a blank window
+
+
+def test_direct_links_connected_before_the_load_are_reported() -> None:
+    report = _sample_report()
+    assert "direct links" not in to_markdown(build_blocks(report, []))  # a star run connects none
+    report["load"] = {"direct_links": {"connected": 990, "failed": ["540000", "650000"], "seconds": 2.25}}
+    md = to_markdown(build_blocks(report, []))
+    assert ("Before the load, the provinces connected their 990 direct links in 2.25 s, as the hub connects to each "
+            "province when it registers: no counted request paid for a TLS handshake. **2 peers did not answer in "
+            "time** (540000 西藏自治区, 650000 新疆维吾尔自治区): requests to them connected on first use.") in md
