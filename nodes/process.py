@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from certs.pki import HUB_CODE
-from exchange.errors import TongbanError
 from nodes.link import Link, LinkShim, Paths
 
 if TYPE_CHECKING:
@@ -134,19 +133,25 @@ async def _apply(cmd: dict[str, Any], nodes: dict[str, _Steerable], shim: LinkSh
 
 async def _warm(nodes: dict[str, _Steerable]) -> None:
     """Refresh the directory, connect every direct link (ProvinceNode.warm_links), then
-    say so in one line ``{"event": "warm", "links": N, "failed": [...], "seconds": S}``."""
-    started, links, failed = time.perf_counter(), 0, []
+    say so in one line ``{"event": "warm", "links": N, "failed": [...], "seconds": S}``,
+    with ``"error"`` added when something went wrong: the runner waits for this line."""
+    started, links, failed, errors = time.perf_counter(), 0, set(), []
     warmers = [n for n in nodes.values() if hasattr(n, "warm_links")]
-    for node in warmers:
-        try:
-            await node.refresh_directory()  # type: ignore[attr-defined]
-        except TongbanError as e:  # the links of the directory it holds still connect
-            log.warning("directory refresh before connecting the links failed: %s", e)
-    for up, missed in await asyncio.gather(*(n.warm_links() for n in warmers)):  # type: ignore[attr-defined]
-        links += up
-        failed += missed
-    _event({"event": "warm", "links": links, "failed": sorted(set(failed)),
-            "seconds": round(time.perf_counter() - started, 3)})
+    try:
+        for refreshed in await asyncio.gather(*(n.refresh_directory() for n in warmers),  # type: ignore[attr-defined]
+                                              return_exceptions=True):
+            if isinstance(refreshed, Exception):  # the links of the directory it holds still connect
+                log.warning("directory refresh before connecting the links failed: %s", refreshed)
+        for got in await asyncio.gather(*(n.warm_links() for n in warmers),  # type: ignore[attr-defined]
+                                        return_exceptions=True):
+            if isinstance(got, Exception):
+                errors.append(f"{type(got).__name__}: {got}")
+            else:
+                links += got[0]
+                failed.update(got[1])
+    finally:
+        _event({"event": "warm", "links": links, "failed": sorted(failed),
+                "seconds": round(time.perf_counter() - started, 3), **({"error": "; ".join(errors)} if errors else {})})
 
 
 def _stdin_is_pipe() -> bool:

@@ -458,33 +458,37 @@ class ProvinceNode:
         """The channel and stream to ``receiver`` at ``endpoint`` (a new one when it moved)."""
         hit = self._peers.get(receiver)
         if hit is None or hit[0] != endpoint:
-            if hit is not None:
-                await hit[2].close()
-                await hit[1].close()
+            old = hit
             channel = open_channel(endpoint, self.core.channel_creds(), peer=receiver)
             hit = (endpoint, channel, StreamMux(channel, HANDLE_STREAM, hop=f"node {receiver}"))
-            self._peers[receiver] = hit
+            self._peers[receiver] = hit  # before any await: a concurrent caller takes this one
+            if old is not None:
+                await old[2].close()
+                await old[1].close()
         return hit
 
-    async def warm_links(self, *, parallel: int = 4, timeout_s: float = 30.0) -> tuple[int, list[str]]:
+    async def warm_links(self, *, parallel: int = 4, timeout_s: float = 60.0) -> tuple[int, list[str]]:
         """Connect now to every peer the directory routes this node to directly (regional
         and direct topologies), as the hub connects to each province when it registers,
-        so that no request pays for the mTLS handshake. Returns how many links are up
-        and the peers that did not answer within ``timeout_s`` (they connect on first use)."""
+        so that the load's requests do not pay for the mTLS handshakes. Returns how many
+        links are up and the peers not connected within ``timeout_s`` in all (requests
+        to them connect on first use)."""
         directory = self.core.current_directory()
         peers = [(code, m.endpoint) for code, m in sorted(directory.members.items())
                  if code not in (self.code, HUB_CODE) and m.endpoint and directory.direct(self.code, code)]
-        gate = asyncio.Semaphore(parallel)
+        loop = asyncio.get_running_loop()
+        deadline, gate = loop.time() + timeout_s, asyncio.Semaphore(parallel)
 
         async def connect(code: str, endpoint: str) -> bool:
             async with gate:
-                channel = (await self._peer(code, endpoint))[1]
                 try:
-                    await asyncio.wait_for(channel.channel_ready(), timeout_s)
-                except asyncio.TimeoutError:
-                    log.warning("node %s: no link to %s at %s after %.0f s", self.code, code, endpoint, timeout_s)
+                    channel = (await self._peer(code, endpoint))[1]
+                    await asyncio.wait_for(channel.channel_ready(), max(deadline - loop.time(), 0.001))
+                    return True
+                except Exception as e:  # noqa: BLE001 - any failure leaves the link to connect on first use
+                    log.warning("node %s: no link to %s at %s within %.0f s: %s", self.code, code, endpoint,
+                                timeout_s, type(e).__name__)
                     return False
-                return True
 
         up = await asyncio.gather(*(connect(code, endpoint) for code, endpoint in peers))
         return sum(up), [code for (code, _), ok in zip(peers, up, strict=True) if not ok]

@@ -239,18 +239,20 @@ def _load(r: dict[str, Any]) -> list[Block]:
 
 def _direct_links(r: dict[str, Any]) -> list[Block]:
     """How the direct links were connected before the load (regional and direct topologies)."""
-    links = (r.get("load") or {}).get("direct_links")
-    if not links:
+    links = (r.get("load") or {}).get("direct_links") or {}
+    n, failed, error = int(_num(links.get("connected")) or 0), links.get("failed") or [], links.get("error")
+    if not (n or failed or error):
         return []
-    text = (f"Before the load, the provinces connected their {_int(links.get('connected'))} direct links in "
-            f"{_s(links.get('seconds'))}, as the hub connects to each province when it registers: no counted "
-            "request paid for a TLS handshake.")
-    failed = links.get("failed") or []
+    text = (f"Before the load, the provinces connected {_int(n)} direct {'link' if n == 1 else 'links'} in "
+            f"{_s(links.get('seconds'))}, as the hub connects to each province when it registers, so the load "
+            "did not wait for those handshakes.")
     if failed:
         names = ", ".join(_node(code, r.get("provinces") or {}) for code in failed)
         text += (f" **{len(failed)} {'peer' if len(failed) == 1 else 'peers'} did not answer in time** ({names}): "
                  "requests to them connected on first use.")
-    return [Para(text, "alert" if failed else "note")]
+    if error:
+        text += f" **Connecting the links failed**: {error}. The links not connected then connected on first use."
+    return [Para(text, "alert" if failed or error else "note")]
 
 
 def _cpu_sentence(load: dict[str, Any]) -> str:

@@ -100,7 +100,7 @@ def test_warm_links_connect_every_direct_peer_and_the_exchange_uses_them(country
         country.call(node.refresh_directory())
     country.call(nodes["120000"].go_down())
     try:  # a peer that does not answer is named, and the others still connect
-        missed = country.call(nodes["110000"].warm_links(timeout_s=0.5))
+        missed = country.call(nodes["110000"].warm_links(timeout_s=3))
     finally:
         country.call(nodes["120000"].come_up())
     assert missed == {"star": (0, []), "regional": (0, ["120000"]), "direct": (1, ["120000"])}[country.topology]

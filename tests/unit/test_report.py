@@ -302,9 +302,22 @@ def test_screenshot_in_headless_chromium(rendered: tuple[Path, list[Path]], tmp_
 
 def test_direct_links_connected_before_the_load_are_reported() -> None:
     report = _sample_report()
-    assert "direct links" not in to_markdown(build_blocks(report, []))  # a star run connects none
+    assert "direct link" not in to_markdown(build_blocks(report, []))  # a star run connects none
+    report["load"] = {"direct_links": {"connected": 0, "failed": [], "seconds": 0.01}}
+    assert "direct link" not in to_markdown(build_blocks(report, []))  # regional, no pair inside a region
+    report["load"] = {"direct_links": {"connected": 1, "failed": [], "seconds": 0.05}}
+    assert ("_Before the load, the provinces connected 1 direct link in 0.05 s, as the hub connects to each "
+            "province when it registers, so the load did not wait for those handshakes._") in to_markdown(
+        build_blocks(report, []))
     report["load"] = {"direct_links": {"connected": 990, "failed": ["540000", "650000"], "seconds": 2.25}}
-    md = to_markdown(build_blocks(report, []))
-    assert ("Before the load, the provinces connected their 990 direct links in 2.25 s, as the hub connects to each "
-            "province when it registers: no counted request paid for a TLS handshake. **2 peers did not answer in "
-            "time** (540000 西藏自治区, 650000 新疆维吾尔自治区): requests to them connected on first use.") in md
+    assert ("> Before the load, the provinces connected 990 direct links in 2.25 s, as the hub connects to each "
+            "province when it registers, so the load did not wait for those handshakes. **2 peers did not answer "
+            "in time** (540000 西藏自治区, 650000 新疆维吾尔自治区): requests to them connected on first use."
+            ) in to_markdown(build_blocks(report, []))
+    report["load"] = {"direct_links": {"connected": 0, "failed": [], "seconds": 120.5,
+                                       "error": "provinces 110000, 120000 connecting their direct links not done "
+                                                "after 120 s (see logs)"}}
+    assert ("connected 0 direct links in 120.5 s, as the hub connects to each province when it registers, so the "
+            "load did not wait for those handshakes. **Connecting the links failed**: provinces 110000, 120000 "
+            "connecting their direct links not done after 120 s (see logs). The links not connected then connected "
+            "on first use.") in to_markdown(build_blocks(report, []))
