@@ -19,6 +19,7 @@ how the scenario runner injects faults; nothing else can reach it):
     {"op": "refresh"}                       provinces: fetch the hub's directory now
     {"op": "warm"}                          provinces: refresh, connect every direct link now, then
                                             print {"event": "warm", "links": N, "failed": [...], "seconds": S}
+                                            (and "error": "..." when a node could not try its links)
 """
 
 from __future__ import annotations
