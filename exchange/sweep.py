@@ -67,9 +67,32 @@ class SweepResult:
             knees[label] = max(ok) if ok else None
         return knees
 
+    def knee_bounds(self) -> dict[str, str]:
+        """Per series, what its knee says: ``"found"`` (a higher load tried broke the budget),
+        ``"above_range"`` (no load tried broke it: the knee is at least the highest load) or
+        ``"below_range"`` (even the lowest load broke it)."""
+        out: dict[str, str] = {}
+        for label, pts in self.series().items():
+            knee = self.knees()[label]
+            out[label] = ("below_range" if knee is None else
+                          "above_range" if knee == pts[-1]["offered_per_s"] else "found")
+        return out
+
+    def describe_knee(self, label: str) -> str:
+        """The knee of series ``label`` in words, e.g. "500 req/s" or "at least 800 req/s
+        (no load tried broke the budget)"."""
+        knee, bound = self.knees()[label], self.knee_bounds()[label]
+        if bound == "below_range":
+            lowest = self.series()[label][0]["offered_per_s"]
+            return f"below {lowest:g} req/s (even the lowest load tried broke the budget)"
+        assert knee is not None
+        if bound == "above_range":
+            return f"at least {knee:g} req/s (no load tried broke the budget)"
+        return f"{knee:g} req/s"
+
     def to_json(self) -> dict[str, Any]:
         return {"schema_version": 1, "budget_ms": self.budget_ms, "axes": self.axes, "points": self.points,
-                "knees": self.knees()}
+                "knees": self.knees(), "knee_bounds": self.knee_bounds()}
 
     def write(self, out_dir: Path) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -256,6 +256,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from exchange.scenario import load_scenario
@@ -270,8 +271,8 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
     console.width = max(console.width, 120)
     knees = result.knees()
     for label, pts in result.series().items():
-        table = Table(title=f"{scenario.name} [{label}]: knee at {knees[label]} req/s "
-                            f"(p99 budget {result.budget_ms:g} ms)")
+        table = Table(title=escape(f"{scenario.name} [{label}]: knee {result.describe_knee(label)} "
+                                   f"(p99 budget {result.budget_ms:g} ms)"))  # "[…]" is not rich markup
         for col in ("offered/s", "achieved ok/s", "p50 ms", "p99 ms", "failed", "lost", ""):
             table.add_column(col, justify="right")
         for p in pts:

@@ -58,6 +58,8 @@ def test_a_sweep_of_five_points_writes_sweep_json_and_the_chart(tmp_path: Path, 
     assert [p["offered_per_s"] for p in doc["points"]] == loads
     assert all(p["lost"] == 0 and p["throughput_per_s"] > 0 for p in doc["points"])
     assert doc["knees"] == {"all": 50.0} == result.knees()  # tiny loads: every point is within budget
+    assert doc["knee_bounds"] == {"all": "above_range"}
+    assert result.describe_knee("all") == "at least 50 req/s (no load tried broke the budget)"
     png = (tmp_path / "sweep" / "sweep.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 

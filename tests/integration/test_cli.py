@@ -137,3 +137,21 @@ def test_scenario_errors_name_file_key_and_reason(tmp_path: Path, capsys: pytest
     assert capsys.readouterr().err == (
         f"tongban: error: {bad}: load.rate: unknown key (expected one of: apply, duration_s, flows, gravity_exponent, "
         "identity_mismatch_ratio, loadgen_processes, matrix, ramps, request_timeout_s, selection, warmup_s)\n")
+
+
+def test_sweep_prints_each_topology_and_a_knee_above_the_loads_tried(
+        tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(
+        '[world]\nscale = 1e-5\nseed = 2021\n[topology]\nnodes = ["110000", "120000", "440000"]\n'
+        'province_processes = 1\n[load]\nduration_s = 2\n[load.flows."identity.verify"]\nrate_per_s = 10\n'
+        '[report]\nlatency_budget_ms = 3000\n', encoding="utf-8")
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(scenario), "--set", "load.rate_per_s=10", "--set", "topology.kind=star,direct",
+                 "--out", str(out), "--cache", str(cache)]) == 0
+    printed = capsys.readouterr().out
+    for kind in ("star", "direct"):  # the series' label in brackets, not eaten as rich markup
+        assert (f"small [topology.kind={kind}]: knee at least 10 req/s (no load tried broke the budget) "
+                "(p99 budget 3000 ms)") in printed
+    doc = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
+    assert doc["knee_bounds"] == {"topology.kind=star": "above_range", "topology.kind=direct": "above_range"}
