@@ -107,13 +107,18 @@ def test_trace_writes_envelopes_any_dsse_verifier_accepts(tmp_path: Path, cache:
     assert "outcome: ok ok 1.2.156.3005.2." in printed
 
 
+def _scenario(path: Path, *, topology: str, seconds: float, flows: str) -> Path:
+    """A small scenario file: the world at 1e-5, ``topology`` lines, ``seconds`` of ``flows``."""
+    path.write_text(f'[world]\nscale = 1e-5\nseed = 2021\n[topology]\n{topology}\n[load]\nduration_s = {seconds}\n'
+                    f'{flows}', encoding="utf-8")
+    return path
+
+
 def test_run_a_short_scenario_prints_the_summary_and_leaves_no_process(
         tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    scenario = tmp_path / "short.toml"
-    scenario.write_text(
-        '[world]\nscale = 1e-5\nseed = 2021\n[topology]\nprovince_processes = 2\n'
-        '[load]\nduration_s = 3\n[load.flows."identity.verify"]\nrate_per_s = 20\n'
-        '[load.flows."ecert.fetch"]\nrate_per_s = 10\n', encoding="utf-8")
+    scenario = _scenario(tmp_path / "short.toml", topology="province_processes = 2", seconds=3,
+                         flows='[load.flows."identity.verify"]\nrate_per_s = 20\n'
+                               '[load.flows."ecert.fetch"]\nrate_per_s = 10\n')
     out = tmp_path / "run"
     assert main(["run", str(scenario), "--out", str(out), "--cache", str(cache)]) == 0
     printed = capsys.readouterr().out
@@ -141,11 +146,9 @@ def test_scenario_errors_name_file_key_and_reason(tmp_path: Path, capsys: pytest
 
 def test_sweep_prints_each_topology_and_a_knee_above_the_loads_tried(
         tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    scenario = tmp_path / "small.toml"
-    scenario.write_text(
-        '[world]\nscale = 1e-5\nseed = 2021\n[topology]\nnodes = ["110000", "120000", "440000"]\n'
-        'province_processes = 1\n[load]\nduration_s = 2\n[load.flows."identity.verify"]\nrate_per_s = 10\n'
-        '[report]\nlatency_budget_ms = 3000\n', encoding="utf-8")
+    scenario = _scenario(tmp_path / "small.toml", topology='nodes = ["110000", "120000", "440000"]\n'
+                                                           'province_processes = 1', seconds=2,
+                         flows='[load.flows."identity.verify"]\nrate_per_s = 10\n[report]\nlatency_budget_ms = 3000\n')
     out = tmp_path / "sweep"
     assert main(["sweep", str(scenario), "--set", "load.rate_per_s=10", "--set", "topology.kind=star,direct",
                  "--out", str(out), "--cache", str(cache)]) == 0
