@@ -72,8 +72,9 @@ class SweepResult:
         ``"above_range"`` (no load tried broke it: the knee is at least the highest load) or
         ``"below_range"`` (even the lowest load broke it)."""
         out: dict[str, str] = {}
+        knees = self.knees()
         for label, pts in self.series().items():
-            knee = self.knees()[label]
+            knee = knees[label]
             out[label] = ("below_range" if knee is None else
                           "above_range" if knee == pts[-1]["offered_per_s"] else "found")
         return out
