@@ -10,7 +10,7 @@ from bench.direct import format_direct, summarise_direct
 from bench.measure import ratio
 from bench.timeline import format_timeline
 
-__all__ = ["TARGETS", "ratio", "summarise", "table", "write"]
+__all__ = ["TARGETS", "summarise", "table", "write"]
 
 RSS_LIMIT_MB = 1024.0  # "1 GB" read as 1 GiB
 #: The issue's targets, as ratios from the same run.

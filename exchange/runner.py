@@ -216,9 +216,11 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
         for p, g in zip(procs, groups, strict=True):
             endpoints.update(children.wait_ready(p, g))
             owner.update({code: p for code in g})
-        for p in procs:  # every province learns every endpoint before the load starts
-            children.send(p, {"op": "refresh"})
-        if scenario.topology != "star":
+        # every province learns every endpoint before the load starts (warm refreshes first too)
+        if scenario.topology == "star":
+            for p in procs:
+                children.send(p, {"op": "refresh"})
+        else:
             result.direct_links = _warm_links(children, procs, groups, progress)
         args = {HUB_CODE: ["node", "hub", *common, "--listen", hub_endpoint, "--topology", scenario.topology]}
         names = {HUB_CODE: "hub-000000"}
