@@ -50,6 +50,8 @@ class FaultTimeline:
         self.crash = crash
         self.restart = restart
         self.applied: dict[int, float] = {}
+        #: the run's clock at the last ``advance`` (seconds since the load started)
+        self.clock = 0.0
         steps = []
         for f in scenario.faults:
             steps.append(_Step(f.at_s, f, True))
@@ -95,6 +97,7 @@ class FaultTimeline:
 
     def advance(self, elapsed_s: float) -> None:
         """Apply every step whose time has come."""
+        self.clock = max(self.clock, elapsed_s)
         for step in self.steps:
             if not step.done and step.at_s <= elapsed_s:
                 self._apply(step)
@@ -107,6 +110,12 @@ class FaultTimeline:
                 if f.at_s <= elapsed_s and (f.end_s is None or elapsed_s < f.end_s)]
 
     def report(self) -> list[dict[str, Any]]:
+        """report.json's ``faults``: each fault as applied. ``end_s`` is when it was lifted,
+        ``None`` when it was still active as the run ended (its end step never came, as in a
+        run cut short by ``--duration``, or a permanent ``key_revoked``)."""
+        lifted = {id(s.fault) for s in self.steps if not s.start and s.done}
+        lifted |= {id(f) for f in self.scenario.faults  # a revocation's window, shown as active
+                   if f.kind == "key_revoked" and f.end_s is not None and self.clock >= f.end_s}
         out = []
         for f in self.scenario.faults:
             detail = {"link_slow": f"one-way delay {f.delay_ms} ms", "link_loss": f"loss {f.loss}",
@@ -114,6 +123,7 @@ class FaultTimeline:
                       "hub_down": "hub stops serving", "key_revoked": "signing key revoked",
                       "node_crash": "process killed (SIGKILL), restarted at the end",
                       "hub_crash": "hub killed (SIGKILL), restarted on its port at the end"}.get(f.kind, "")
-            out.append({"kind": f.kind, "nodes": list(f.nodes) or [HUB_CODE], "at_s": f.at_s, "end_s": f.end_s,
+            out.append({"kind": f.kind, "nodes": list(f.nodes) or [HUB_CODE], "at_s": f.at_s,
+                        "end_s": f.end_s if id(f) in lifted else None,
                         "detail": detail, "applied": id(f) in self.applied})
         return out

@@ -212,6 +212,7 @@ class Scenario:
         """A JSON-serialisable view (for ``report.json``'s ``scenario`` key)."""
         out = _jsonable(dataclasses.asdict(self))
         assert isinstance(out, dict)
+        out["file"] = out.pop("path")  # docs/report-schema.md's name, which report.md reads
         return out
 
 

@@ -278,7 +278,8 @@ def test_faults_ramps_and_matrix_load(tmp_path: Path) -> None:
 def test_to_dict_is_json_serialisable(tmp_path: Path) -> None:
     s = load_scenario(_write(tmp_path, "# purpose\n" + FLOW + '[[faults]]\nkind = "hub_down"\nat_s = 1\nduration_s = 2\n'))
     d = json.loads(json.dumps(s.to_dict()))
-    assert d["name"] == "s" and d["path"] == str(s.path) and d["description"] == "purpose"
+    assert d["name"] == "s" and d["file"] == str(s.path) and d["description"] == "purpose"
+    assert "path" not in d and d["sha256"] == s.sha256
     assert d["nodes"] == list(PROVINCE_CODES) and d["links"]["110000"] == {"delay_ms": 1.0, "jitter_ms": 0.0, "loss": 0.0}
     assert d["flows"] == [{"flow": "identity.verify", "rate_per_s": 10.0}]
     assert d["faults"] == [{"kind": "hub_down", "at_s": 1.0, "duration_s": 2.0, "nodes": [], "delay_ms": None,
