@@ -75,6 +75,9 @@ class _Tally:
         self.fired = 0
         self.lag = SendLag()
         self.done = 0
+        #: requests that never entered the exchange (the window refused them or could not be
+        #: reached), by outcome, warm-up included: no ledger has a row of them
+        self.at_window: Counter[str] = Counter()
         self.interrupted = False
         self.apply: dict[str, dict[str, float]] = {}
 
@@ -97,6 +100,8 @@ class _Tally:
     def record(self, req: dict[str, Any], outcome: str, latency_us: int, result: str, second: int,
                counted: bool) -> None:
         self.done += 1
+        if outcome.startswith("window_"):
+            self.at_window[outcome] += 1
         self._second(second).record(outcome, latency_us)
         if counted:
             stats_in(self.flows, req["flow"]).record(outcome, latency_us, result)
@@ -126,6 +131,7 @@ class _Tally:
             "origins": [s.to_json() for s in self.origins.values()],
             "seconds": [self.second_json(t) for t in sorted({*self.seconds, *self.sealed})],
             "pairs": dict(self.pairs),
+            "at_window": dict(self.at_window),
             "apply": self.apply,
         }
 

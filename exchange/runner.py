@@ -65,6 +65,8 @@ class RunResult:
     #: file; merged one second at a time in ``report`` (a live histogram takes 170 KiB)
     seconds: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     pairs: dict[str, int] = field(default_factory=dict)
+    #: submissions that failed at the asking province's window, by outcome (whole run)
+    at_window: dict[str, int] = field(default_factory=dict)
     apply: dict[str, dict[str, float]] = field(default_factory=dict)
     planned: int = 0
     fired: int = 0
@@ -105,6 +107,8 @@ class RunResult:
             self.seconds.setdefault(int(f["flow"]), []).append(f)
         for pair, n in doc["pairs"].items():
             self.pairs[pair] = self.pairs.get(pair, 0) + n
+        for outcome, n in doc.get("at_window", {}).items():
+            self.at_window[outcome] = self.at_window.get(outcome, 0) + n
         for item, a in doc.get("apply", {}).items():
             mine = self.apply.setdefault(item, {k: 0 for k in a})
             for k, v in a.items():
@@ -144,7 +148,8 @@ class RunResult:
             "timeseries": timeseries,
             "faults": self.faults,
             "kstb": kstb_summary(self.apply),
-            "reconciliation": {**self.recon.summary(), "planned": self.planned, "fired": self.fired},
+            "reconciliation": {**self.recon.summary(), "planned": self.planned, "fired": self.fired,
+                               "at_window": dict(sorted(self.at_window.items()))},
             "load": {**self.lag.summary(), **self._cpu(),
                      **({"direct_links": self.direct_links} if self.direct_links is not None else {})},
             "ledgers": self.recon.ledgers,

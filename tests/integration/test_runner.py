@@ -74,6 +74,9 @@ nodes = ["440000"]
     assert set(flow["failed_by_reason"]) <= {"unavailable", "window_unavailable"}
     rec = report["reconciliation"]
     assert rec["lost"] == 0 and rec["sent"] == rec["delivered"] + rec["rejected"] + rec["failed"]
+    # submissions the downed window could not take never reached a ledger: counted apart
+    assert set(rec["at_window"]) <= {"window_unavailable"}
+    assert rec["at_window"].get("window_unavailable", 0) >= flow["failed_by_reason"].get("window_unavailable", 0)
     assert report["faults"] == [{"kind": "node_down", "nodes": ["440000"], "at_s": 2.0, "end_s": 4.0,
                                  "detail": "stops serving", "applied": True}]
     # which connection carried each province's requests to the hub: its own, or its host's
