@@ -172,7 +172,14 @@ async function main() {
   const o = options();
   const pki = o.pki;
   const me = o.from;
-  const read = (...p) => fs.readFileSync(path.join(pki, ...p));
+  const read = (...p) => {
+    const file = path.join(pki, ...p);
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      return usage(`--pki: cannot read ${file} (${e.code || e.message}); expected a directory made by tongban pki init`);
+    }
+  };
   const rootPem = read("ca", "root.crt");
   const root = new crypto.X509Certificate(rootPem);
   // Present the TLS leaf with its intermediate: the hub trusts only the national root.

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -87,6 +88,18 @@ def test_node_client_error_is_one_line(node_client: list[str], running: Running)
     assert done.returncode == 1
     assert done.stderr.startswith("client.js: NOT_FOUND: certificate type 'NOSUCHTYPE' "), done.stderr
     assert done.stderr.count("\n") == 1  # one line, no stack trace
+
+
+def test_node_client_without_a_pki_says_so_in_one_line(node_client: list[str], tmp_path: Path) -> None:
+    args = [*node_client]
+    args[args.index("--pki") + 1] = str(tmp_path / "nowhere")
+    done = subprocess.run([*args, "--holder", "110101199003074514", "--type", "X"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    first = done.stderr.splitlines()[0]
+    assert first == (f"client.js: --pki: cannot read {tmp_path / 'nowhere' / 'ca' / 'root.crt'} (ENOENT); "
+                     "expected a directory made by tongban pki init"), done.stderr
+    assert done.stderr.startswith("client.js: ") and "    at " not in done.stderr  # no stack trace
 
 
 def test_node_client_with_another_provinces_sign_key_is_refused(node_client: list[str], running: Running,
