@@ -24,13 +24,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from exchange._scenario_check import _NON_NEGATIVE, _POSITIVE, _SCALARS, _Range
 from exchange.errors import ConfigError
+from exchange.geo import PROVINCE_CODES
 from exchange.scenario import TOPOLOGIES, LinkSpec, PathModel, Scenario, load_scenario
 
-__all__ = ["KEYS", "Report", "load", "next_run_dir", "plan", "run", "run_dir_context", "set_value"]
+__all__ = ["KEYS", "NUMBER_KEYS", "Report", "check_value", "load", "next_run_dir", "plan", "run", "run_dir_context",
+           "set_value"]
 
 #: Keys ``set_value`` (and ``tongban sweep --set``) understand.
 KEYS = ("load.rate_per_s", "load.duration_s", "topology.kind", "topology.delay", "topology.hub_at", "world.seed")
+
+#: The numeric keys and the values each allows (the others take a topology kind or a province code).
+NUMBER_KEYS: dict[str, _Range] = {
+    "load.rate_per_s": _POSITIVE,  # total offered load, requests/s
+    "load.duration_s": _SCALARS["duration_s"][1],
+    "topology.delay": _NON_NEGATIVE,  # one-way delay of every link, ms
+    "world.seed": _Range(integer=True),
+}
 
 #: Where runs land when a script is run by ``tongban run script.py``.
 _RUN_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("tongban_run_dir", default=None)
@@ -99,10 +110,64 @@ def _scale_rates(sc: Scenario, total: float) -> Scenario:
     return sc.replace(flows=flows)
 
 
+def _found(v: Any) -> str:
+    """How a value given to ``set_value`` is named in a message: 20 for 20.0, 'abc' for a string."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)
+
+
+def _number(value: Any, integer: bool) -> int | float | None:
+    """``value`` (a number, or a string of one) as an int or a float; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+    if isinstance(value, float) and integer and value.is_integer():
+        return int(value)  # 7.0 from a range START..STOP:STEP is the integer 7
+    return value if isinstance(value, (int, float)) else None
+
+
+def check_value(key: str, value: Any) -> Any:
+    """``value`` as ``set_value`` uses it for ``key`` (numbers from strings, an int for
+    ``world.seed``); a ConfigError ``"<key>: expected ..., found ..."`` if ``key`` cannot take it."""
+    if key in NUMBER_KEYS:
+        rng = NUMBER_KEYS[key]
+        v = _number(value, rng.integer)
+        if v is None or not rng.ok(v):
+            what = rng.describe()
+            if key == "topology.delay":  # worded as the scenario file's topology.delay
+                what = f"a one-way delay in ms ({what})"
+            raise ConfigError(f"{key}: expected {what}, found {_found(value)}")
+        return v
+    if key == "topology.kind":
+        if value not in TOPOLOGIES or not isinstance(value, str):
+            raise ConfigError(f"topology.kind: expected one of: {', '.join(TOPOLOGIES)}; found {_found(value)}")
+        return value
+    if key == "topology.hub_at":
+        if value not in PROVINCE_CODES or not isinstance(value, str):
+            raise ConfigError(f"topology.hub_at: expected a province code, one of the 32 node codes "
+                              f"(e.g. 110000, 440000), found {_found(value)}")
+        return value
+    raise ConfigError(f"cannot set {key!r}: expected one of: {', '.join(KEYS)}")
+
+
 def set_value(sc: Scenario, key: str, value: Any) -> Scenario:
-    """A copy of ``sc`` with one of ``KEYS`` changed (and links re-derived when needed)."""
+    """A copy of ``sc`` with one of ``KEYS`` changed (and links re-derived when needed).
+
+    ``value`` is checked first (:func:`check_value`), then the changed scenario is
+    validated again like a scenario file; either refuses with a ConfigError."""
     from exchange.planning import link_delays
 
+    value = check_value(key, value)
     if key == "load.rate_per_s":
         return _scale_rates(sc, float(value))
     if key == "load.duration_s":
@@ -111,8 +176,6 @@ def set_value(sc: Scenario, key: str, value: Any) -> Scenario:
     if key == "world.seed":
         return sc.replace(seed=int(value))
     if key == "topology.kind":
-        if value not in TOPOLOGIES:
-            raise ConfigError(f"topology.kind: expected one of: {', '.join(TOPOLOGIES)}, found {value!r}")
         return sc.replace(topology=str(value))
     if key == "topology.delay":
         d = float(value)
