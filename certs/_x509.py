@@ -10,9 +10,15 @@ Profiles (all names carry ``O=tongban``)::
     intermediate  CN=<code> intermediate CA       CA, pathlen=0, keyCertSign+cRLSign
     tls leaf      CN=<code>, OU=tls               P-256, serverAuth+clientAuth, DNS/IP/URI SANs
     sign leaf     CN=<code>, OU=sign              P-256 or Ed25519,
-                                                  digitalSignature+contentCommitment
+                                                  digitalSignature+contentCommitment,
+                                                  EKU documentSigning only (never TLS)
     issuer leaf   CN=<code>, OU=ecert-issuer      as sign, SAN urn:tongban:issuer:<code>
     client leaf   CN=<name>, OU=client            P-256, clientAuth
+
+Key separation (docs/security.md): only the tls and client leaves may authenticate a
+TLS connection. A certificate without an ExtendedKeyUsage extension is good for any
+purpose (RFC 5280 4.2.1.12; OpenSSL accepts it as a TLS client or server), so the
+sign and issuer leaves carry one that names their single purpose instead of none.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from exchange.keys import PrivateKey, PublicKey, SignAlg
 
 __all__ = [
     "BACKDATE",
+    "DOCUMENT_SIGNING",
     "ORGANIZATION",
     "ROOT_CN",
     "LeafKind",
@@ -48,6 +55,7 @@ __all__ = [
     "node_code_of",
     "private_key_pem",
     "require_aware",
+    "require_tls_certificate",
     "same_public_key",
     "validity_window",
     "verify_chain",
@@ -62,6 +70,15 @@ BACKDATE = timedelta(minutes=5)
 """``not_valid_before`` is set this far before ``now`` to absorb clock skew between hosts."""
 
 _OU = {"tls": "tls", "sign": "sign", "issuer": "ecert-issuer", "client": "client"}
+
+#: id-kp-documentSigning (RFC 9336): the EKU of the sign and issuer leaves. Both keys sign
+#: documents (DSSE envelopes; e-certificates) and nothing else. Not serverAuth/clientAuth
+#: (TLS must refuse them), nor codeSigning, emailProtection or timeStamping, which promise
+#: uses these keys do not have; an EKU present without clientAuth/serverAuth (and without
+#: anyExtendedKeyUsage) is what makes OpenSSL (the TLS gate) and BoringSSL (grpcio) refuse
+#: the certificate for TLS ("unsuitable/unsupported certificate purpose"), where none at all
+#: would pass. Key usage stays digitalSignature+contentCommitment, never keyEncipherment.
+DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
 
 def intermediate_cn(code: str) -> str:
@@ -256,7 +273,7 @@ def build_leaf(
         san = [x509.UniformResourceIdentifier(f"urn:tongban:client:{name}")]
     elif kind in ("sign", "issuer"):
         key_usage = _key_usage(signing=True, ca=False, commitment=True)
-        eku = []
+        eku = [DOCUMENT_SIGNING]  # not TLS: see DOCUMENT_SIGNING
         role = "node" if kind == "sign" else "issuer"
         san = [x509.UniformResourceIdentifier(f"urn:tongban:{role}:{name}")]
     else:
@@ -331,6 +348,36 @@ def _pair(found: x509.Name, expected: x509.Name) -> tuple[str, str]:
 def describe(cert: x509.Certificate) -> str:
     """``"certificate CN=440000 OU=sign"``: how messages name a certificate."""
     return f"certificate {_short(cert.subject)}"
+
+
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    DOCUMENT_SIGNING: "documentSigning",
+}
+
+
+def require_tls_certificate(cert: x509.Certificate, *, server: bool, source: str, pki_dir: object) -> None:
+    """Key separation: raise ConfigError unless ``cert`` is a TLS certificate, with extended
+    key usage clientAuth (and serverAuth too with ``server``): a sign.crt copied over
+    tls.crt is not. ``source`` names the file, ``pki_dir`` the PKI to re-create."""
+    try:
+        eku = list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        eku = []
+    need = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH][0 if server else 1:]
+    missing = [_EKU_NAMES[oid] for oid in need if oid not in eku]
+    if missing:
+        found = ", ".join(_EKU_NAMES.get(oid, oid.dotted_string) for oid in eku)
+        raise ConfigError(
+            f"{source}: {describe(cert)} is not a TLS certificate "
+            f"({f'extended key usage {found}' if eku else 'no extended key usage'}), expected extended "
+            f"key usage {' and '.join(_EKU_NAMES[oid] for oid in need)}; "
+            f"re-create the PKI with `tongban pki init {pki_dir} --force`"
+        )
 
 
 def node_code_of(cert: x509.Certificate) -> str:

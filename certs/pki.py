@@ -41,6 +41,7 @@ from certs._x509 import (
     node_code_of,
     private_key_pem,
     require_aware,
+    require_tls_certificate,
     same_public_key,
     validity_window,
     verify_chain,
@@ -471,6 +472,7 @@ def load_node_credentials(pki_dir: Path, code: str) -> NodeCredentials:
         raise ConfigError(
             f"{paths.tls_cert(code)}: {describe(tls_cert)}, expected CN={code}"
         )
+    require_tls_certificate(tls_cert, server=True, source=str(paths.tls_cert(code)), pki_dir=pki)
     sign_cert, sign_key, _ = _load_pair(paths.sign_cert(code), pki)
     issuer_signer: Signer | None = None
     issuer_cert: x509.Certificate | None = None
@@ -497,6 +499,7 @@ def load_client_credentials(pki_dir: Path, name: str = CLIENT_NAME) -> ClientCre
     paths = PkiPaths(Path(pki_dir))
     client_dir = paths.client_dir(name)
     cert, _, key_pem = _load_pair(client_dir / "tls.crt", paths.root)
+    require_tls_certificate(cert, server=False, source=str(client_dir / "tls.crt"), pki_dir=paths.root)
     intermediate = _intermediate_of(client_dir / "chain.pem", paths.root)
     root_pem = certificate_pem(
         load_certificate_pem(_read(paths.root_cert, paths.root), source=str(paths.root_cert))

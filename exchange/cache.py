@@ -15,6 +15,9 @@ __all__ = ["ensure_pki", "ensure_world"]
 
 #: Bump when the PKI layout or the world generator changes meaning.
 _CACHE_VERSION = 1
+#: Bump when the certificate profiles change, to rebuild cached PKIs only (not worlds).
+#: 2: signing and issuing-authority certificates carry EKU documentSigning, so TLS refuses them.
+_PKI_VERSION = 2
 
 
 def _hash(*parts: object) -> str:
@@ -35,7 +38,7 @@ def _build_once(path: Path, marker: str, build: Callable[[Path], object]) -> Pat
 
 def ensure_pki(cache: Path, *, sign_alg: str = "p256") -> Path:
     """A PKI for the hub and 32 provinces (``pki-<hash>`` under ``cache``)."""
-    path = cache / f"pki-{_hash(_CACHE_VERSION, sign_alg, PROVINCE_CODES)}"
+    path = cache / f"pki-{_hash(_CACHE_VERSION, _PKI_VERSION, sign_alg, PROVINCE_CODES)}"
     _build_once(path, "pki.json", lambda p: init_pki(p, sign_alg=sign_alg))  # type: ignore[arg-type]
     load_pki_manifest(path)
     return path

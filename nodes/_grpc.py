@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nodes._status import ErrorInterceptor, UndecodableHook
-from nodes.tls_gate import RefusedHook, TlsGate, abstract_unix_sockets
+from nodes.tls_gate import RefusedHook, TlsGate, abstract_unix_sockets, not_a_tls_client
 
 __all__ = [
     "MAX_GRPC_MESSAGE_BYTES",
@@ -76,17 +78,19 @@ def _identity(pem: bytes) -> str:
     The common name alone is not enough: any provincial intermediate could issue a
     certificate named ``000000`` or ``window``. A node code counts only when the
     certificate was issued by that node's own intermediate, and ``window`` only
-    when issued by the hub's (TLS already proved the issuer signed it)."""
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
+    when issued by the hub's (TLS already proved the issuer signed it). Nor is the
+    name enough from a certificate that is not for TLS (its extended key usage lacks
+    clientAuth: a node's signing or issuing-authority certificate): that is
+    ``?<cn> (not a TLS certificate)``, which no check takes for a node."""
     cert = x509.load_pem_x509_certificate(pem)
     cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     issuer = [a.value for a in cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if len(cn) != 1 or len(issuer) != 1:
         return ""
+    if not_a_tls_client(cert) is not None:
+        return f"?{cn[0]!s} (not a TLS certificate)"
     owner = "000000" if cn[0] == "window" else cn[0]
-    return str(cn[0]) if issuer[0] == f"{owner} intermediate CA" else f"?{cn[0]}"
+    return str(cn[0]) if issuer[0] == f"{owner} intermediate CA" else f"?{cn[0]!s}"
 
 
 #: The TLS gates serving in this process (nodes/tls_gate.py): behind a gate, the

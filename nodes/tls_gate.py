@@ -4,10 +4,10 @@ grpcio's server TLS refuses clients without a certificate, or with a foreign or 
 one, inside the handshake: no application code runs, so a node cannot ledger it. The gate
 does the mTLS handshake itself (:mod:`ssl`, in the node's event loop), reports each refusal
 (``on_refused(peer, reason, message)``; reasons ``tls_no_client_cert``, ``tls_unknown_ca``,
-``tls_cert_expired``, ``tls_cert_not_yet_valid``, ``tls_bad_cert``, ``tls_protocol``,
-``tls_busy``, ``backend_unavailable``) and relays each accepted connection's decrypted bytes
-to the node's gRPC server listening without TLS: on an abstract Unix socket (Linux; the
-cheaper hop) or on loopback TCP. It maps the local address of each backend connection it
+``tls_cert_expired``, ``tls_cert_not_yet_valid``, ``tls_not_tls_cert``, ``tls_bad_cert``,
+``tls_protocol``, ``tls_busy``, ``backend_unavailable``) and relays each accepted
+connection's decrypted bytes to the node's gRPC server listening without TLS: on an
+abstract Unix socket (Linux; the cheaper hop) or on loopback TCP. It maps the local address of each backend connection it
 opens (an abstract socket name it binds, or a loopback port) to the client's verified leaf
 certificate, for :meth:`TlsGate.peer_cert_pem` to find from ``context.peer()``.
 """
@@ -30,14 +30,20 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote
 
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 __all__ = ["GateStats", "RefusedHook", "TlsGate", "abstract_unix_sockets", "classify_handshake_error",
-           "server_context"]
+           "not_a_tls_client", "server_context"]
 
 #: ``on_refused(peer "ip:port", reason code, human message)``, called in the event loop.
 RefusedHook = Callable[[str, str, str], None]
 
 _WANT = "expected a client certificate issued under the tongban national root CA, found "
 _PROTO = "expected a TLS 1.2 or 1.3 handshake offering ALPN h2, found "
+_WANT_TLS = "expected a TLS client certificate (extended key usage clientAuth), found "
+#: X509_V_ERR_INVALID_PURPOSE: OpenSSL's own check of the extended key usage (and key usage)
+_INVALID_PURPOSE = 26
 #: X509_V_ERR_*: no issuer cert (2), self-signed leaf (18), self-signed in chain (19),
 #: no local issuer (20), cannot verify leaf signature (21)
 _UNKNOWN_CA = frozenset({2, 18, 19, 20, 21})
@@ -89,6 +95,8 @@ def classify_handshake_error(exc: BaseException | None, peer: str, timeout_s: fl
             return "tls_cert_not_yet_valid", f"{head}{_WANT}a certificate that is not yet valid"
         if code in _UNKNOWN_CA:
             return "tls_unknown_ca", f"{head}{_WANT}one from another authority ({why})"
+        if code == _INVALID_PURPOSE:  # e.g. a node's signing or issuing-authority certificate
+            return "tls_not_tls_cert", f"{head}{_WANT_TLS}a certificate that is not a TLS certificate ({why})"
         return "tls_bad_cert", f"{head}{_WANT}a certificate that failed verification ({why})"
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or type(exc).__name__
@@ -104,6 +112,35 @@ def classify_handshake_error(exc: BaseException | None, peer: str, timeout_s: fl
     else:
         found = f"a handshake that failed ({type(exc).__name__}: {exc})"
     return "tls_protocol", f"{head}{_PROTO}{found}"
+
+
+def not_a_tls_client(cert: x509.Certificate | bytes) -> str | None:
+    """None for a certificate (or its DER) that may authenticate a TLS client: its
+    extended key usage names clientAuth. Else the refusal's words: ``the certificate of
+    440000 (CN=440000 OU=sign), which is not a TLS certificate (no clientAuth extended
+    key usage)``.
+
+    OpenSSL itself refuses a certificate whose extended key usage leaves out clientAuth
+    (``_INVALID_PURPOSE``), but passes one without the extension, as RFC 5280 allows:
+    the signing and issuing-authority certificates of a PKI made before they carried
+    documentSigning (certs/_x509.py). tongban's TLS certificates always had clientAuth."""
+    try:
+        leaf = x509.load_der_x509_certificate(cert) if isinstance(cert, bytes) else cert
+    except ValueError:
+        return "a certificate that does not parse"
+    try:
+        eku = list(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        eku = []
+    except ValueError:  # a malformed or duplicated extension
+        return "a certificate whose extensions do not parse"
+    if ExtendedKeyUsageOID.CLIENT_AUTH in eku:
+        return None
+    cn, ou = ([str(a.value) for a in leaf.subject.get_attributes_for_oid(oid)]
+              for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME))
+    subject = " ".join([*(f"CN={v}" for v in cn), *(f"OU={v}" for v in ou)]) or leaf.subject.rfc4514_string()
+    return (f"the certificate of {cn[0] if len(cn) == 1 else '?'} ({subject}), which is not a TLS certificate "
+            "(no clientAuth extended key usage)")
 
 
 @dataclass
@@ -305,6 +342,7 @@ class TlsGate:
         self._tasks: set[asyncio.Task[None]] = set()
         self._relays: set[_Client] = set()
         self._certs: dict[_Key, bytes] = {}
+        self._purpose: dict[bytes, str | None] = {}  # not_a_tls_client of each client leaf (DER) seen
         self._handshaking = 0
 
     @property
@@ -406,8 +444,19 @@ class TlsGate:
             self._refuse(peer, "tls_protocol", f"TLS handshake from {peer} refused: {_PROTO}"
                          "a client that did not offer ALPN h2")
             return
+        der = ssl_object.getpeercert(binary_form=True)
+        if der in self._purpose:
+            found = self._purpose[der]
+        else:
+            if len(self._purpose) >= 4096:
+                self._purpose.clear()
+            found = self._purpose[der] = not_a_tls_client(der)
+        if found is not None:
+            _close_tls(tls, raw)
+            self._refuse(peer, "tls_not_tls_cert", f"TLS handshake from {peer} refused: {_WANT_TLS}{found}")
+            return
         client.tls = tls
-        client.pem = ssl.DER_cert_to_PEM_cert(ssl_object.getpeercert(binary_form=True)).encode("ascii")
+        client.pem = ssl.DER_cert_to_PEM_cert(der).encode("ascii")
         tls.set_write_buffer_limits(_HIGH_WATER)
         try:
             if isinstance(self.backend, str):

@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 from certs.pki import NodeCredentials, issue_leaf, load_node_credentials, make_foreign_pki
 from nodes import tls_gate
 from nodes.tls_gate import TlsGate
+from tests.legacy_pki import without_eku
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +37,7 @@ HUB, ME = "000000", "440000"
 UNARY, STREAM = "/gate.test.Echo/Unary", "/gate.test.Echo/Stream"
 WANT = "expected a client certificate issued under the tongban national root CA, found"
 PROTO = "expected a TLS 1.2 or 1.3 handshake offering ALPN h2, found"
+WANT_TLS = "expected a TLS client certificate (extended key usage clientAuth), found"
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
@@ -68,6 +70,9 @@ class Pki:
     me: NodeCredentials
     foreign: NodeCredentials
     expired: tuple[bytes, bytes]  # (chain: leaf, intermediate, root; key)
+    #: 440000's signing and issuing-authority certificates (chain, key), as made now
+    #: ("sign", "issuer": EKU documentSigning) and by an older PKI ("old-sign", "old-issuer": no EKU)
+    not_tls: dict[str, tuple[bytes, bytes]]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +82,13 @@ def pki(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pki:
     out = tmp / "expired"
     issue_leaf(pki_dir, ME, "tls", now=datetime.now(UTC) - timedelta(days=30), valid_days=1, out_dir=out)
     expired = ((out / "tls.crt").read_bytes() + (out / "chain.pem").read_bytes(), (out / "tls.key").read_bytes())
-    return Pki(load_node_credentials(pki_dir, HUB), load_node_credentials(pki_dir, ME), foreign, expired)
+    node = pki_dir / "nodes" / ME
+    not_tls = {kind: ((node / f"{kind}.crt").read_bytes() + (node / "chain.pem").read_bytes(),
+                      (node / f"{kind}.key").read_bytes()) for kind in ("sign", "issuer")}
+    for kind in ("sign", "issuer"):
+        _, chain, key = without_eku(pki_dir, ME, kind)
+        not_tls[f"old-{kind}"] = (chain, key)
+    return Pki(load_node_credentials(pki_dir, HUB), load_node_credentials(pki_dir, ME), foreign, expired, not_tls)
 
 
 def cn(pem: bytes | None) -> str:
@@ -297,6 +308,41 @@ def test_expired_client_certificate_is_refused_as_expired(run: Any, pki: Pki) ->
             refused_as(await r.refusal(), "tls_cert_expired", f"{WANT} a certificate that has expired")
             await r.echo_works()
             assert r.refused.empty()
+    run(go())
+
+
+@pytest.mark.parametrize("kind", ["sign", "issuer"])
+def test_signing_or_issuing_authority_certificate_is_refused_as_not_a_tls_certificate(
+        run: Any, pki: Pki, kind: str) -> None:
+    """Key separation: a node's envelope-signing or e-certificate issuing-authority key is no
+    TLS identity. OpenSSL refuses it in the handshake (its EKU lacks clientAuth); the gate
+    ledgers why."""
+    async def go() -> None:
+        async with rig(pki) as r:
+            await unavailable(r, *pki.not_tls[kind])
+            refused_as(await r.refusal(), "tls_not_tls_cert",
+                       f"{WANT_TLS} a certificate that is not a TLS certificate (unsuitable certificate purpose)")
+            await r.echo_works()
+            assert r.refused.empty() and r.gate.stats.refused == {"tls_not_tls_cert": 1}
+            assert r.certs == [pki.me.tls_cert_pem]  # the handler never saw the signing certificate
+    run(go())
+
+
+@pytest.mark.parametrize(("kind", "ou"), [("sign", "sign"), ("issuer", "ecert-issuer")])
+def test_signing_certificate_without_any_eku_from_an_older_pki_is_refused_naming_its_node(
+        run: Any, pki: Pki, kind: str, ou: str) -> None:
+    """A PKI made before the signing profiles had an EKU: OpenSSL takes such a certificate for
+    any purpose and completes the handshake; the gate itself refuses it before any byte
+    reaches the server."""
+    async def go() -> None:
+        async with rig(pki) as r:
+            await unavailable(r, *pki.not_tls[f"old-{kind}"])
+            refused_as(await r.refusal(), "tls_not_tls_cert",
+                       f"{WANT_TLS} the certificate of {ME} (CN={ME} OU={ou}), which is not a TLS certificate "
+                       "(no clientAuth extended key usage)")
+            await r.echo_works()
+            assert r.refused.empty() and r.gate.stats.refused == {"tls_not_tls_cert": 1}
+            assert (r.certs, r.gate.stats.accepted) == ([pki.me.tls_cert_pem], 1)
     run(go())
 
 

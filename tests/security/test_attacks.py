@@ -294,6 +294,8 @@ TLS_REASONS = {
     "tls_no_client_cert": _WANT_CERT + "found none",
     "tls_unknown_ca": _WANT_CERT + "found one from another authority ({WILD})",
     "tls_cert_expired": _WANT_CERT + "found a certificate that has expired",
+    "tls_not_tls_cert": "TLS handshake from {peer} refused: expected a TLS client certificate (extended key usage "
+                        "clientAuth), found a certificate that is not a TLS certificate ({WILD})",
 }
 
 
@@ -318,6 +320,15 @@ def expired_tls_certificate(ctx: Ctx) -> Seen:
                out_dir=out)
     chain = (out / "tls.crt").read_bytes() + (out / "chain.pem").read_bytes()  # leaf, intermediate, root
     return _handshake(ctx, chain=chain, key=(out / "tls.key").read_bytes())
+
+
+def _not_tls_certificate(kind: str) -> Callable[[Ctx], Seen]:
+    """440000's own ``kind`` certificate (sign: envelopes; issuer: e-certificates) as its TLS identity."""
+    def attack(ctx: Ctx) -> Seen:
+        node = ctx.country.pki / "nodes" / ORIGIN
+        return _handshake(ctx, chain=(node / f"{kind}.crt").read_bytes() + (node / "chain.pem").read_bytes(),
+                          key=(node / f"{kind}.key").read_bytes())
+    return attack
 
 
 def transport_oversize(ctx: Ctx) -> Seen:
@@ -787,6 +798,10 @@ CASES: list[Case] = [
          (TARGET, "tls_no_client_cert")),
     Case("certificate-from-a-foreign-ca", foreign_ca_certificate, UNAVAILABLE, HANDSHAKE, (HUB_CODE, "tls_unknown_ca")),
     Case("expired-tls-certificate", expired_tls_certificate, UNAVAILABLE, HANDSHAKE, (HUB_CODE, "tls_cert_expired")),
+    Case("signing-certificate-as-tls-identity", _not_tls_certificate("sign"), UNAVAILABLE, HANDSHAKE,
+         (HUB_CODE, "tls_not_tls_cert")),
+    Case("issuing-authority-certificate-as-tls-identity", _not_tls_certificate("issuer"), UNAVAILABLE, HANDSHAKE,
+         (HUB_CODE, "tls_not_tls_cert")),
     Case("message-over-the-transport-limit-9MiB", transport_oversize, grpc.StatusCode.RESOURCE_EXHAUSTED,
          f"{WILD}Received message larger than max ({{size}} vs. {MAX_GRPC})", None),
     # identity and keys

@@ -126,8 +126,10 @@ def test_sign_and_issuer_certificates_follow_sign_alg(pki: PkiPaths) -> None:
         assert isinstance(c.public_key(), want), path
         ku = c.extensions.get_extension_for_class(x509.KeyUsage).value
         assert ku.digital_signature and ku.content_commitment and not ku.key_cert_sign
-        with pytest.raises(x509.ExtensionNotFound):
-            c.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        assert not (ku.key_encipherment or ku.key_agreement or ku.data_encipherment)
+        # key separation: an EKU naming document signing alone, so no TLS stack takes it
+        eku = c.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(eku) == [x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")], path  # id-kp-documentSigning
     uris = (
         cert(pki.issuer_cert("440000"))
         .extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -195,6 +197,29 @@ def test_openssl_verifies_every_chain(pki: PkiPaths) -> None:
                 "-CAfile", str(pki.root_cert), "-untrusted", str(chain), str(leaf)]  # fmt: skip
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         assert result.returncode == 0 and result.stdout.strip() == f"{leaf}: OK", result
+
+
+def test_openssl_takes_only_tls_certificates_for_tls(pki: PkiPaths) -> None:
+    """Key separation, checked by OpenSSL itself: the tls and client leaves pass as TLS
+    clients (tls also as servers); the signing and issuing-authority leaves pass neither."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+
+    def verify(leaf: Path, chain: Path, purpose: str) -> str:
+        argv = [openssl, "verify", "-attime", str(int(NOW.timestamp())), "-purpose", purpose,
+                "-CAfile", str(pki.root_cert), "-untrusted", str(chain), str(leaf)]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.stdout + done.stderr
+
+    for purpose in ("sslclient", "sslserver"):
+        assert verify(pki.tls_cert("440000"), pki.chain("440000"), purpose).strip() == (
+            f"{pki.tls_cert('440000')}: OK")
+        for leaf in (pki.sign_cert("000000"), pki.sign_cert("440000"), pki.issuer_cert("440000")):
+            out = verify(leaf, pki.chain(node_code_of(cert(leaf))), purpose)
+            assert "error 26 at 0 depth lookup: unsuitable certificate purpose" in out, (leaf, purpose, out)
+    client = pki.client_dir() / "tls.crt"
+    assert verify(client, pki.client_dir() / "chain.pem", "sslclient").strip() == f"{client}: OK"
 
 
 def test_openssl_rejects_foreign_leaf(tmp_path: Path, p256_pki: PkiPaths) -> None:
@@ -380,6 +405,27 @@ def test_load_node_credentials_key_mismatch(tmp_path: Path, p256_pki: PkiPaths) 
     shutil.copyfile(copy / "nodes/110000/tls.key", copy / "nodes/440000/tls.key")
     with pytest.raises(ConfigError, match=r"tls\.key: private key does not match .*tls\.crt"):
         load_node_credentials(copy, "440000")
+
+
+def test_load_node_credentials_refuses_a_signing_certificate_as_tls(tmp_path: Path) -> None:
+    """A sign.crt (and its key) copied over tls.crt: the node will not start with it."""
+    pki = init_pki(tmp_path / "pki", codes=SMALL, now=NOW)
+    for name in ("crt", "key"):
+        shutil.copy(pki.node_dir("440000") / f"sign.{name}", pki.node_dir("440000") / f"tls.{name}")
+    with pytest.raises(ConfigError) as e:
+        load_node_credentials(pki.root, "440000")
+    assert str(e.value) == (
+        f"{pki.tls_cert('440000')}: certificate CN=440000 OU=sign is not a TLS certificate (extended key "
+        "usage documentSigning), expected extended key usage serverAuth and clientAuth; "
+        f"re-create the PKI with `tongban pki init {pki.root} --force`")
+    shutil.copy(pki.node_dir("440000") / "issuer.crt", pki.client_dir() / "tls.crt")
+    shutil.copy(pki.node_dir("440000") / "issuer.key", pki.client_dir() / "tls.key")
+    with pytest.raises(ConfigError) as e:
+        load_client_credentials(pki.root)
+    assert str(e.value) == (
+        f"{pki.client_dir() / 'tls.crt'}: certificate CN=440000 OU=ecert-issuer is not a TLS certificate "
+        "(extended key usage documentSigning), expected extended key usage clientAuth; "
+        f"re-create the PKI with `tongban pki init {pki.root} --force`")
 
 
 def test_load_certificate_pem_rejects_garbage() -> None:
