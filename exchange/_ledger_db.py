@@ -7,10 +7,14 @@ the ``LedgerEntry`` class: an entry is anything with the attributes in
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import logging
 import operator
+import os
 import sqlite3
 import threading
 import time
@@ -18,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from exchange._ledger_pump import PUMP, Pump
-from exchange.errors import LedgerChainError, LedgerError
+from exchange.errors import ConfigError, LedgerChainError, LedgerError
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +172,64 @@ def open_for_writing(path: Path) -> tuple[sqlite3.Connection, int, str]:
     return conn, int(seq), str(last_hash)
 
 
+class WriterLock:
+    """``flock(LOCK_EX)`` on ``<db>.lock``, which holds the writer's pid: one writer per file.
+
+    The kernel drops it when the process dies (even by SIGKILL). Not on the database itself:
+    closing any descriptor of it drops SQLite's POSIX locks on it for the whole process. The
+    file is removed on release while still locked, so ``acquire`` checks that the file it
+    locked is still the one at the path (else a release racing with it leaves two holders).
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self._fd = path, fd
+
+    @classmethod
+    def acquire(cls, db: Path) -> WriterLock:
+        """Lock ``db`` for writing; ConfigError if another live writer holds it."""
+        path = db.with_name(db.name + ".lock")
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as e:
+                raise LedgerError(f"ledger {db}: cannot open: {path}: {e.strerror or e}") from e
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                os.close(fd)
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise LedgerError(f"ledger {db}: cannot lock {path}: {e.strerror or e}") from e
+                raise ConfigError(_held(db, holder if holder.isdigit() else "")) from None
+            mine = os.fstat(fd)
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.stat(path), mine):
+                    break
+            os.close(fd)  # its holder released and removed it meanwhile: lock the path's file
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        """Remove the lock file and unlock; a second call does nothing."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            try:
+                os.unlink(self.path)
+            except OSError as e:
+                logger.warning("ledger lock %s: cannot remove: %s", self.path, e)
+            os.close(fd)
+
+
+def _held(db: Path, pid: str) -> str:
+    """The error for a ledger another writer (process ``pid``, "" if unknown) holds."""
+    if pid == str(os.getpid()):
+        return (f"{db}: this process (pid {pid}) is already writing this ledger "
+                "(only one Ledger may write a file); close it first")
+    who = f"another process (pid {pid})" if pid else "another process"
+    return f"{db}: {who} is writing this ledger (only one node may use a data dir); stop it first"
+
+
 def open_for_reading(path: Path) -> sqlite3.Connection:
     """Open an existing ledger for queries only; LedgerError names the path otherwise."""
     if not path.is_file():
@@ -210,6 +272,7 @@ class ChainWriter:
         flush_interval_s: float,
         batch_max: int,
         pump: Pump = PUMP,
+        lock: WriterLock | None = None,
     ) -> None:
         self.path = path
         self.node_code = node_code
@@ -228,6 +291,8 @@ class ChainWriter:
         self._stopping = False
         self._stopped = False
         self._error: BaseException | None = None
+        self._lock_file = lock  # released once closed (a failed writer's: by close())
+        self._on_failure: list[Callable[[LedgerError], None]] = []
         pump.register(self)
 
     # -- caller side -------------------------------------------------------------------
@@ -294,6 +359,8 @@ class ChainWriter:
             if not self._stopped:
                 self._stopping = True
                 self._pump.request(self, 0.0)
+            else:  # stopped by a failure: the file stayed locked until now
+                self._release()
 
     def counters(self) -> tuple[int, int, int, int, str]:
         """(appended, committed, batches, last_seq, last_hash), read consistently."""
@@ -305,6 +372,28 @@ class ChainWriter:
                 self._last_seq,
                 self._last_hash,
             )
+
+    def failure(self) -> LedgerError | None:
+        """The LedgerError ``append`` raises since the writer failed; None while it works."""
+        if self._error is None:  # no lock for the usual answer: the hot path asks it
+            return None
+        with self._lock:
+            return self._failure() if self._error is not None else None
+
+    def on_failure(self, callback: Callable[[LedgerError], None]) -> None:
+        """Call ``callback(error)`` once when the writer fails (in the pump's thread; at
+        once, in this thread, if it already has)."""
+        with self._lock:
+            if self._error is None:
+                self._on_failure.append(callback)
+                return
+            failure = self._failure()
+        callback(failure)
+
+    def _release(self) -> None:
+        """Unlock the file (with ``_lock`` held, after the connection is closed)."""
+        if self._lock_file is not None:
+            self._lock_file.release()
 
     def _failure(self) -> LedgerError:
         err = self._error
@@ -333,6 +422,12 @@ class ChainWriter:
             logger.error("ledger %s: writer failed: %r", self.path, e)
             with self._lock:
                 self._error = e
+                failure, callbacks, self._on_failure = self._failure(), self._on_failure, []
+            for callback in callbacks:
+                try:
+                    callback(failure)
+                except Exception:  # one listener's bug must not stop the others
+                    logger.exception("ledger %s: failure listener %r failed", self.path, callback)
             stopping = True
         if not stopping:
             return False
@@ -341,6 +436,8 @@ class ChainWriter:
         except sqlite3.Error as e:
             logger.error("ledger %s: closing failed: %r", self.path, e)
         with self._lock:
+            if self._error is None:  # a failed writer keeps the file locked until close()
+                self._release()
             self._stopping = self._stopped = True
             self._done.notify_all()
         return True

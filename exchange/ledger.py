@@ -34,6 +34,7 @@ import logging
 import os
 import sqlite3
 import weakref
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ from exchange._ledger_db import (
     SELECT_ROWS,
     TABLE,
     ChainWriter,
+    WriterLock,
     canonical_bytes,
     chain_hash,
     chain_hash_of,
@@ -56,6 +58,7 @@ from exchange._ledger_db import (
 )
 from exchange._ledger_pump import PUMP
 from exchange.errors import ConfigError, LedgerChainError, LedgerError
+from exchange.payloads import FLOWS
 
 __all__ = [
     "DIRECTIONS",
@@ -81,6 +84,8 @@ _INT64_MAX = 2**63 - 1
 _STR_FIELDS = tuple(name for name in FIELD_NAMES if name not in INT_FIELDS)
 _INT_FIELDS = tuple(name for name in FIELD_NAMES if name in INT_FIELDS)
 _SHORT_HASH = 16  # hex digits of a hash shown in error messages
+#: The payload types of requests that expect an answer (a registration is not one).
+_REQUEST_TYPES: tuple[str, ...] = tuple(sorted(FLOWS.values()))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -194,6 +199,9 @@ class Ledger:
     LedgerError from it and the ledger accepts nothing more. Reopening a file
     continues its chain. If the program exits without ``close()``, the writer
     commits what is pending and stops so the interpreter can exit.
+    One ``Ledger`` in any process writes a file: opening one another live ``Ledger``
+    writes raises ConfigError before anything is written (``flock`` on ``<file>.lock``,
+    released by ``close()``, or by the kernel when the process dies).
     """
 
     def __init__(
@@ -210,7 +218,12 @@ class Ledger:
             raise ConfigError(f"ledger batch_max must be > 0, found {batch_max}")
         self.path = Path(path)
         self.node_code = node_code
-        conn, last_seq, last_hash = open_for_writing(self.path)
+        lock = WriterLock.acquire(self.path)  # before SQLite writes anything to the file
+        try:
+            conn, last_seq, last_hash = open_for_writing(self.path)
+        except BaseException:
+            lock.release()
+            raise
         logger.debug("ledger %s: opened for %s at row %d", self.path, node_code, last_seq)
         self._writer = ChainWriter(
             path=self.path,
@@ -220,6 +233,7 @@ class Ledger:
             last_hash=last_hash,
             flush_interval_s=flush_interval_ms / 1000,
             batch_max=batch_max,
+            lock=lock,
         )
         self._closed = False
         self._finalizer = weakref.finalize(self, PUMP.orphaned, self._writer)
@@ -248,6 +262,15 @@ class Ledger:
         self._closed = True
         self._finalizer.detach()
         self._writer.stop(timeout_s)
+
+    def failure(self) -> LedgerError | None:
+        """The error ``append`` raises once the writer has failed; None while it works."""
+        return self._writer.failure()
+
+    def on_failure(self, callback: Callable[[LedgerError], None]) -> None:
+        """Call ``callback(error)`` once when the writer fails (from the ledger thread: use
+        ``loop.call_soon_threadsafe``), or now if it has; e.g. to turn health NOT_SERVING."""
+        self._writer.on_failure(callback)
 
     @property
     def stats(self) -> LedgerStats:
@@ -436,9 +459,10 @@ def unanswered_requests(path: str | os.PathLike[str], *, node_code: str) -> list
     """Requests ``node_code`` sent whose answer or failure never reached this ledger,
     oldest first, one row per request digest (its first ``sent`` row).
 
-    Answered or failed means: any ``rejected`` row with the same request digest, or a
-    ``received`` row addressed to ``node_code`` with it. ``sent`` rows of the
-    registration flow are never open requests. A restarted node closes these
+    Only rows with a flow's request payload type count (a response the node sent has the
+    digest of the request it answers; a registration is never open). Answered or failed
+    means: any ``rejected`` row with the same request digest, or a ``received`` row
+    addressed to ``node_code`` with it. A restarted node closes these
     (``NodeCore``). SQLite does the matching in two scans of the table (the closing
     digests become one temporary index), so memory holds the open requests' ``sent``
     rows, not the ledger. Rows are checked only as far as they are returned: use
@@ -447,12 +471,13 @@ def unanswered_requests(path: str | os.PathLike[str], *, node_code: str) -> list
     path = Path(path)
     sql = (
         f"{SELECT_ROWS} WHERE direction = 'sent' AND sender = ? AND request_digest <> '' "
-        "AND flow <> 'registration' AND request_digest NOT IN ("
+        f"AND flow <> 'registration' AND payload_type IN ({', '.join('?' * len(_REQUEST_TYPES))}) "
+        "AND request_digest NOT IN ("
         f"SELECT request_digest FROM {TABLE} WHERE request_digest <> '' "
         "AND (direction = 'rejected' OR (direction = 'received' AND receiver = ?))) ORDER BY seq"
     )
     first: dict[str, LedgerRow] = {}
-    for row in _select_rows(path, sql, [node_code, node_code]):
+    for row in _select_rows(path, sql, [node_code, *_REQUEST_TYPES, node_code]):
         first.setdefault(row.entry.request_digest, row)
     return list(first.values())
 

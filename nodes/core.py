@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -14,7 +15,7 @@ import grpc
 
 from exchange.directory import DirectoryView, verify_directory
 from exchange.dsse import DsseEnvelope, pae_digest
-from exchange.errors import DirectoryError, TongbanError
+from exchange.errors import DirectoryError, LedgerError, PeerUnavailableError, TongbanError
 from exchange.ledger import Ledger, LedgerEntry, load_unexpired_message_ids, unanswered_requests
 from exchange.opener import Opened, open_envelope, peek_header
 from exchange.payloads import PayloadKind, spec_of
@@ -75,14 +76,21 @@ class NodeCore:
         self.creds: NodeCredentials = load_node_credentials(pki_dir, code)
         self.trust = TrustStore(self._root())
         self.db_path = data_dir / f"{code}.sqlite"
+        # The first write to the data dir: the ledger's lock refuses a second node on it
+        # (ConfigError) before that node changes anything there.
         self.ledger = Ledger(self.db_path, node_code=code)
-        # Seeded from the ledger after a restart, each id kept as long as a live window
-        # would keep it: its expiry plus the largest clock skew any directory allows.
-        seen = load_unexpired_message_ids(self.db_path, now_ns=clock() - _MAX_SKEW_NS)
-        self.replay = ReplayWindow({mid: exp + _MAX_SKEW_NS for mid, exp in seen.items()})
-        self.admission = Admission(self.replay)
-        self._facts: OrderedDict[int, tuple[envelope_pb2.Envelope, bytes, int]] = OrderedDict()
-        self._close_interrupted()
+        try:
+            # Seeded from the ledger after a restart, each id kept as long as a live window
+            # would keep it: its expiry plus the largest clock skew any directory allows.
+            seen = load_unexpired_message_ids(self.db_path, now_ns=clock() - _MAX_SKEW_NS)
+            self.replay = ReplayWindow({mid: exp + _MAX_SKEW_NS for mid, exp in seen.items()})
+            self.admission = Admission(self.replay)
+            self._facts: OrderedDict[int, tuple[envelope_pb2.Envelope, bytes, int]] = OrderedDict()
+            self._close_interrupted()
+        except BaseException:
+            with contextlib.suppress(LedgerError):  # the error in flight says more
+                self.ledger.close()
+            raise
         self.directory: DirectoryView | None = None
         self.signer = self.creds.sign_signer
 
@@ -122,8 +130,27 @@ class NodeCore:
         return d
 
     # -- opening and recording ---------------------------------------------
+    def ensure_recording(self) -> None:
+        """Refuse work (PeerUnavailableError: UNAVAILABLE) once the ledger has failed: a
+        node that cannot record an exchange must not take part in it."""
+        failure = self.ledger.failure()
+        if failure is not None:
+            raise self._unrecordable(failure)
+
+    def _unrecordable(self, failure: LedgerError) -> PeerUnavailableError:
+        error = PeerUnavailableError(f"node {self.code} is not accepting work: its ledger cannot record it: {failure}")
+        error.__cause__ = failure
+        return error
+
+    def _append(self, entry: LedgerEntry) -> None:
+        try:
+            self.ledger.append(entry)
+        except LedgerError as e:
+            raise self._unrecordable(e) from e
+
     def open(self, pb: envelope_pb2.Envelope, *, expect: PayloadKind, relay: bool = False,
              replay: bool = True) -> Opened:
+        self.ensure_recording()
         return open_envelope(
             DsseEnvelope.from_pb(pb), directory=self.current_directory(), trust=self.trust, me=self.code,
             now_ns=self.clock(), expect=expect, replay=self.replay if replay else None, relay=relay,
@@ -154,6 +181,7 @@ class NodeCore:
 
     def retry_of(self, pb: envelope_pb2.Envelope, peer: str) -> Any:
         """The recorded answer's future if ``pb`` is an exact retry (see nodes.admission)."""
+        self.ensure_recording()
         return self.admission.retry_of(pb, peer, self.clock(), digest=self.facts(pb)[0])
 
     def admit(self, pb: envelope_pb2.Envelope, opened: Opened, *, peer: str, target: str = "") -> Ticket:
@@ -177,7 +205,8 @@ class NodeCore:
         error: TongbanError | None = None,
         outcome: str = "ok",
     ) -> None:
-        """Append one ledger row for an envelope sent, received, forwarded or rejected."""
+        """Append one ledger row for an envelope sent, received, forwarded or rejected;
+        PeerUnavailableError (naming the ledger's failure) if it cannot be recorded."""
         sha256, size = self.facts(pb)
         if header is None:
             header = peek_header(DsseEnvelope.from_pb(pb)) or header_pb2.Header()
@@ -188,7 +217,7 @@ class NodeCore:
         if self.observer is not None:
             self.observer.envelope(node=self.code, direction=direction, flow=flow,
                                    outcome=error.code if error is not None else outcome, size_bytes=size)
-        self.ledger.append(LedgerEntry(
+        self._append(LedgerEntry(
             at_ns=self.clock(),
             direction=direction,
             message_id=header.message_id,
@@ -208,7 +237,7 @@ class NodeCore:
 
     def _record_headless(self, *, peer: str, outcome: str, reason: str, sha256: str = "", size: int = 0) -> None:
         """A rejected row with no envelope header to read it from."""
-        self.ledger.append(LedgerEntry(
+        self._append(LedgerEntry(
             at_ns=self.clock(), direction="rejected", message_id="", payload_type="", flow="", sender="",
             receiver="", peer=peer, envelope_sha256=sha256, size_bytes=size, expires_at_ns=0, outcome=outcome,
             reason=reason, trace_id="", request_digest=""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from exchange.ledger import Ledger, LedgerEntry, read_entries
@@ -40,3 +41,20 @@ def test_restart_ledgers_each_unanswered_request_as_interrupted_once(pki_dir: Pa
              r.entry.at_ns, r.entry.reason) for r in added] == [
         (5, "rejected", "interrupted", "msg-3", "d-open", NOW + 10**9,
          "node 440000 restarted before the answer to msg-3 arrived")]
+
+
+def test_restart_leaves_the_answers_this_node_sent_alone(pki_dir: Path, tmp_path: Path) -> None:
+    """A response the node sent carries the digest of the request it answered; that request
+    arrived with an empty receiver (routed by the hub), so only the payload type says the
+    sent row is an answer, not a request of this node's own still waiting for one."""
+    with Ledger(tmp_path / f"{ME}.sqlite", node_code=ME) as ledger:
+        ledger.append(replace(row(1, "received", "d-theirs"), receiver=""))
+        ledger.append(replace(row(2, "sent", "d-theirs"), receiver=PEER,
+                              payload_type="application/vnd.tongban.ecert-response.v1+proto"))
+
+    start(pki_dir, tmp_path)
+
+    assert [(r.seq, r.entry.direction, r.entry.payload_type)
+            for r in read_entries(tmp_path / f"{ME}.sqlite")] == [
+        (1, "received", "application/vnd.tongban.ecert-request.v1+proto"),
+        (2, "sent", "application/vnd.tongban.ecert-response.v1+proto")]

@@ -275,10 +275,13 @@ def test_writer_error_is_raised_by_the_next_call(db: Path) -> None:
     ledger.close()  # already closed: nothing more to report
 
 
-def test_a_second_writer_on_the_same_file_is_detected(db: Path) -> None:
+def test_a_writer_around_the_ledgers_lock_is_detected(db: Path) -> None:
+    """A second ``Ledger`` is refused by the lock (tests/unit/test_ledger_lock.py); a writer
+    that bypasses it (here a bare ChainWriter) is still found by the chain check."""
     first = Ledger(db, node_code="440000", flush_interval_ms=60_000)
-    with Ledger(db, node_code="440000") as second:
-        second.append(entry(1))
+    second = _writer(db, Pump(), 0.001)
+    second.append(entry(1))
+    second.stop(10)
     first.append(entry(2))
     with pytest.raises(LedgerError) as info:
         first.flush()
@@ -544,10 +547,34 @@ def test_unanswered_requests_are_this_nodes_sent_requests_with_no_answer_or_fail
     assert unanswered_requests(db, node_code="510000") == []
 
 
+ECERT_RESPONSE = "application/vnd.tongban.ecert-response.v1+proto"
+REGISTRATION = "application/vnd.tongban.registration.v1+proto"
+
+
+def test_responses_this_node_sent_are_not_open_requests(db: Path) -> None:
+    """A response carries the digest of the request it answers; a request that arrived
+    with an empty receiver (a window that left routing to the hub) has no received row
+    addressed to this node to close it, so only the payload type tells them apart."""
+    write(db, [
+        request_row(1, "received", "d-theirs", receiver=""),  # 510000's request, receiver left empty
+        request_row(2, "sent", "d-theirs", payload_type=ECERT_RESPONSE),  # our answer to it
+        request_row(3, "received", "d-addressed"),
+        request_row(4, "sent", "d-addressed", payload_type=ECERT_RESPONSE, outcome="retry"),
+        request_row(5, "sent", "d-registration", payload_type=REGISTRATION, flow="registration"),
+        request_row(6, "sent", "d-unknown-type", payload_type="", flow=""),
+        request_row(7, "sent", "d-ours"),  # our own request, still open
+        request_row(8, "sent", "d-identity", payload_type="application/vnd.tongban.identity-request.v1+proto",
+                    flow="identity.verify"),
+    ])
+    assert [(r.seq, r.entry.request_digest) for r in unanswered_requests(db, node_code="440000")] == [
+        (7, "d-ours"), (8, "d-identity")]
+
+
 _DIGESTS = st.sampled_from(["", "d1", "d2"])
+_TYPES = st.sampled_from(["application/vnd.tongban.ecert-request.v1+proto", ECERT_RESPONSE, REGISTRATION, ""])
 _ROWS = st.lists(st.tuples(st.sampled_from(DIRECTIONS), st.sampled_from(["440000", "510000"]),
                            st.sampled_from(["440000", "510000"]), _DIGESTS,
-                           st.sampled_from(["ecert.fetch", "registration"])), max_size=25)
+                           st.sampled_from(["ecert.fetch", "registration"]), _TYPES), max_size=25)
 
 
 @given(rows=_ROWS)
@@ -555,15 +582,16 @@ _ROWS = st.lists(st.tuples(st.sampled_from(DIRECTIONS), st.sampled_from(["440000
 def test_unanswered_requests_match_the_rule_applied_to_every_row(tmp_path: Path, rows: list[tuple[str, ...]]) -> None:
     """SQLite's answer is the rule applied to the whole ledger in memory (as it was done before)."""
     db = Path(tempfile.mkdtemp(dir=tmp_path)) / "440000.sqlite"
-    entries = [entry(i, direction=d, sender=s, receiver=r, request_digest=g, flow=f)
-               for i, (d, s, r, g, f) in enumerate(rows)]
+    entries = [entry(i, direction=d, sender=s, receiver=r, request_digest=g, flow=f, payload_type=t)
+               for i, (d, s, r, g, f, t) in enumerate(rows)]
     write(db, entries)
     closed = {e.request_digest for e in entries if e.request_digest and (
         e.direction == "rejected" or (e.direction == "received" and e.receiver == "440000"))}
     expected = []
     for seq, e in enumerate(entries, 1):
         if (e.direction == "sent" and e.sender == "440000" and e.request_digest
-                and e.request_digest not in closed and e.flow != "registration"):
+                and e.request_digest not in closed and e.flow != "registration"
+                and e.payload_type == "application/vnd.tongban.ecert-request.v1+proto"):
             expected.append(seq)
             closed.add(e.request_digest)
     assert [r.seq for r in unanswered_requests(db, node_code="440000")] == expected
