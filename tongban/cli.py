@@ -225,7 +225,7 @@ def _cmd_pki(a: argparse.Namespace) -> int:
 
 
 #: What a world (and the nodes run on it) leaves in its directory: --force deletes these.
-_WORLD_FILE = re.compile(r"world\.json(\.tmp)?|\d{6}\.sqlite(\.tmp)?(-wal|-shm|-journal)?")
+_WORLD_FILE = re.compile(r"world\.json(\.tmp)?|\d{6}\.sqlite(\.tmp|\.lock)?(-wal|-shm|-journal)?")
 
 
 def _clear_world_dir(directory: Path, *, force: bool) -> None:
@@ -240,9 +240,21 @@ def _clear_world_dir(directory: Path, *, force: bool) -> None:
         n = len(entries)
         raise ConfigError(f"{directory}: expected an empty or new directory, found {n} file{'s' * (n != 1)} "
                           "(a world generated earlier?); use --force to replace it")
-    for entry in entries:
-        if _WORLD_FILE.fullmatch(entry.name) and (entry.is_file() or entry.is_symlink()):
-            entry.unlink()
+    from exchange._ledger_db import WriterLock
+
+    # A node still running on it holds its ledger's lock: refuse (naming it) before deleting anything.
+    locks = []
+    try:
+        for entry in entries:
+            if re.fullmatch(r"\d{6}\.sqlite", entry.name) and entry.is_file():
+                locks.append(WriterLock.acquire(entry))
+        for entry in entries:
+            if _WORLD_FILE.fullmatch(entry.name) and (entry.is_file() or entry.is_symlink()) \
+                    and not entry.name.endswith(".lock"):
+                entry.unlink()
+    finally:
+        for lock in locks:
+            lock.release()  # removes its lock file
 
 
 def _cmd_world(a: argparse.Namespace) -> int:

@@ -3,12 +3,16 @@ one ``tongban: error: …`` line and exit status 2, before anything starts or is
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tongban.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -106,6 +110,30 @@ def test_world_generate_force_replaces_the_world_and_its_ledgers(tmp_path: Path,
     assert {"world.json", "notes.txt", "440000.sqlite"} <= names and len(names) == 34
     assert (world / "440000.sqlite").read_bytes().startswith(b"SQLite format 3\0")
     assert (world / "notes.txt").read_text() == "mine"
+
+
+def test_world_generate_force_refuses_a_world_a_node_is_running_on(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    world = tmp_path / "world"
+    world.mkdir()
+    (world / "440000.sqlite").write_bytes(b"440000's ledger")
+    (world / "world.json").write_text("{}")
+    holder = subprocess.Popen(  # a node's process: it holds its ledger's writer lock
+        [sys.executable, "-c", "import sys; from pathlib import Path; from exchange._ledger_db import WriterLock; "
+         f"WriterLock.acquire(Path({str(world / '440000.sqlite')!r})); print('locked', flush=True); "
+         "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        assert main(["world", "generate", str(world), "--scale", "1e-6", "--force"]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"tongban: error: {world / '440000.sqlite'}: another process (pid {holder.pid}) is writing "
+                       "this ledger (only one node may use a data dir); stop it first\n")
+        assert (world / "440000.sqlite").read_bytes() == b"440000's ledger" and (world / "world.json").exists()
+    finally:
+        holder.communicate("")
+    assert main(["world", "generate", str(world), "--scale", "1e-6", "--force"]) == 0  # stopped: replaced
+    assert (world / "440000.sqlite").read_bytes().startswith(b"SQLite format 3\0")
+    assert not (world / "440000.sqlite.lock").exists()
 
 
 # --------------------------------------------------------------------------- tongban run script.py
