@@ -8,12 +8,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from certs.identifiers import is_valid_citizen_id, is_valid_uscc, uscc_division
+from certs.identifiers import (
+    USCC_ALPHABET,
+    citizen_id_check,
+    is_valid_citizen_id,
+    is_valid_uscc,
+    uscc_check,
+    uscc_division,
+)
 from exchange import payloads
 from exchange.dsse import DsseEnvelope, seal
 from exchange.errors import (
     AccessDeniedError,
     DirectoryError,
+    HeaderError,
+    MalformedError,
     PayloadTypeError,
     RevokedKeyError,
     RoutingError,
@@ -202,6 +211,9 @@ class DirectoryView:
         """The node that holds ``holder_id``'s records (of ``cert_type``, if given)."""
         division = _division_of(holder_id)
         if division is None:
+            wrong = _wrong_check(holder_id)
+            if wrong:  # a client's typo, not a holder no node serves
+                raise HeaderError(f"holder {holder_id!r}: {wrong}")
             raise RoutingError(
                 f"cannot route by holder {holder_id[:40]!r}: expected an 18-digit 公民身份号码 or 统一社会信用代码"
             )
@@ -264,6 +276,23 @@ def _division_of(holder_id: str) -> str | None:
         if is_valid_uscc(holder_id):
             return uscc_division(holder_id)
     return None
+
+
+def _wrong_check(holder_id: str) -> str:
+    """What is wrong with an 18-character ID whose only fault is its check character, else ""."""
+    if len(holder_id) != 18 or not holder_id.isascii():
+        return ""
+    body, last = holder_id[:17], holder_id[17]
+    if body.isdigit() and (last.isdigit() or last == "X"):
+        expected = citizen_id_check(body)
+        if is_valid_citizen_id(body + expected):  # a real birth date: only the check digit is wrong
+            return f"公民身份号码 check digit: expected {expected}, found {last}"
+        return ""
+    try:
+        expected = uscc_check(body)
+    except MalformedError:
+        return ""
+    return f"统一社会信用代码 check character: expected {expected}, found {last}" if last in USCC_ALPHABET else ""
 
 
 def verify_directory(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -82,7 +81,7 @@ class Undecodable:
     """A stream frame whose bytes are not the RPC's request message; handed to the
     stream handler in its place, so one bad frame is refused without ending the stream."""
 
-    __slots__ = ("raw", "error")
+    __slots__ = ("error", "raw")
 
     def __init__(self, raw: bytes, error: E.MalformedError) -> None:
         self.raw, self.error = raw, error
@@ -101,7 +100,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     It also decodes the request itself, so a body that is not the RPC's request
     message (corrupt wire format, invalid UTF-8 in a string field) is refused with
     INVALID_ARGUMENT and reported to ``on_undecodable`` (the node's ledger) instead
-    of failing inside grpc with UNKNOWN.
+    of failing inside grpc with UNKNOWN. It decodes each frame of a stream too: on
+    tongban's own stream methods (nodes/stream.py) a frame that does not parse is
+    refused by an answer frame and the stream goes on; on any other service's stream
+    (grpc's reflection), whose servicer knows nothing of that, it ends the stream with
+    INVALID_ARGUMENT instead of grpc's UNKNOWN and logged traceback.
     """
 
     def __init__(self, on_undecodable: UndecodableHook | None = None) -> None:
@@ -114,7 +117,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         if handler is not None and handler.stream_stream is not None and handler.request_deserializer is not None:
-            return _decoding_frames(handler)
+            # Only tongban's own streams take an Undecodable in place of a frame; any
+            # other stream (grpc's server reflection) only ever sees its own messages.
+            if _is_tongban_stream(handler_call_details.method):
+                return _decoding_frames(handler)
+            return _ending_on_bad_frame(handler, self.on_undecodable)
         if handler is None or handler.unary_unary is None:
             return handler
         inner: Handler = handler.unary_unary
@@ -127,10 +134,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                     request = decode(raw) if decode is not None else raw
                 except DecodeError as e:
                     err = _undecodable(raw, decode, e)
-                    if hook is not None:
-                        from nodes._grpc import peer_code
-
-                        hook(raw, peer_code(context), err)
+                    _report(hook, raw, context, err)
                     raise err from None
                 return await inner(request, context)
             except E.TongbanError as e:
@@ -149,6 +153,22 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+def _report(hook: UndecodableHook | None, raw: bytes, context: grpc.aio.ServicerContext,
+            err: E.MalformedError) -> None:
+    if hook is not None:
+        from nodes._grpc import peer_code
+
+        hook(raw, peer_code(context), err)
+
+
+def _is_tongban_stream(method: str) -> bool:
+    """Is ``method`` one of tongban's stream methods (nodes/stream.py), whose servicers
+    take an :class:`Undecodable` in place of a frame that does not parse?"""
+    from nodes.stream import FRAMES  # nodes.stream imports this module
+
+    return method in FRAMES
+
+
 def _decoding_frames(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """A stream handler that decodes each frame itself: a frame that does not parse
     reaches the servicer as :class:`Undecodable` instead of ending the stream."""
@@ -164,6 +184,32 @@ def _decoding_frames(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
 
     async def wrapped(raws: Any, context: grpc.aio.ServicerContext) -> Any:
         async for reply in inner(frames(raws), context):
+            yield reply
+
+    return grpc.stream_stream_rpc_method_handler(
+        wrapped, request_deserializer=None, response_serializer=handler.response_serializer)
+
+
+def _ending_on_bad_frame(handler: grpc.RpcMethodHandler, hook: UndecodableHook | None) -> grpc.RpcMethodHandler:
+    """Another service's stream (grpc's reflection): a frame that does not parse ends
+    the stream with INVALID_ARGUMENT naming the message expected (reported to ``hook``),
+    where grpc would end it with UNKNOWN and log a traceback."""
+    inner = handler.stream_stream
+    decode = handler.request_deserializer
+
+    async def wrapped(raws: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def frames() -> Any:
+            async for raw in raws:
+                try:
+                    request = decode(raw)
+                except DecodeError as e:
+                    err = _undecodable(raw, decode, e)
+                    _report(hook, raw, context, err)
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err),
+                                        trailing_metadata=((REASON_KEY, err.code),))
+                yield request
+
+        async for reply in inner(frames(), context):
             yield reply
 
     return grpc.stream_stream_rpc_method_handler(

@@ -26,16 +26,26 @@ import hashlib
 import time
 from typing import TYPE_CHECKING
 
-from exchange.errors import ConfigError
-from exchange.kstb import item as find_item
+from exchange.errors import HeaderError
+from exchange.kstb import ITEMS, Item
 from tongban.v1 import header_pb2, services_pb2
 
 if TYPE_CHECKING:
     from nodes.province import ProvinceNode
 
-__all__ = ["apply", "trips_for"]
+__all__ = ["apply", "trips_for", "window_item"]
 
 _GOOD = {"identity.verify": {"match"}, "ecert.fetch": {"ok"}, "joint.act": {"confirmed"}}
+_ITEMS = {i.name: i for i in ITEMS}
+
+
+def window_item(name: str) -> Item:
+    """The catalogue item a window's application names; a window's mistake is INVALID_ARGUMENT."""
+    found = _ITEMS.get(name)
+    if found is None:
+        raise HeaderError(f"tongban.apply item: expected the name of one of the {len(ITEMS)} items of the "
+                          f"跨省通办 catalogue (e.g. {ITEMS[0].name!r}), found {repr(name[:60]) if name else 'none'}")
+    return found
 
 
 def trips_for(mode: str, channel: str, all_ok: bool) -> tuple[int, bool]:
@@ -54,10 +64,10 @@ def _delay_days(serial: str) -> float:
 
 async def apply(node: ProvinceNode, req: services_pb2.SubmitRequest) -> services_pb2.SubmitResponse:
     """Run every step of one application and account for its trips."""
-    item = find_item(req.item)
+    item = window_item(req.item)
     channel = req.channel or "window"
     if channel not in ("online", "window"):
-        raise ConfigError(f"tongban.apply channel: expected 'online' or 'window', found {channel!r}")
+        raise HeaderError(f"tongban.apply channel: expected 'online' or 'window', found {channel[:40]!r}")
     if channel == "online" and not item.online:
         channel = "window"  # the item is not offered online
     directory = node.core.current_directory()

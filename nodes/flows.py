@@ -24,11 +24,17 @@ from nodes.store import CertRecord, ProvinceStore
 from nodes.transfer_store import TransferStore, crash_point
 from tongban.v1 import ecert_pb2, envelope_pb2, header_pb2, healthcode_pb2, identity_pb2, joint_pb2, transfer_pb2
 
-__all__ = ["SERVED_FLOWS", "Answerer", "FlowResult", "check_answer", "ecert_from_record", "verify_certificate"]
+__all__ = ["SERVED_FLOWS", "WINDOW_FLOWS", "Answerer", "FlowResult", "check_answer", "ecert_from_record",
+           "verify_certificate"]
 
 #: The flows a province answers.
 SERVED_FLOWS = ("ecert.fetch", "healthcode.check", "identity.verify", "joint.act", "transfer.commit",
                 "transfer.out")
+#: The flows a service window may submit (WindowService): the exchanges a window asks
+#: for, a 跨省通办 application and a certificate transfer. transfer.out and
+#: transfer.commit are steps of ecert.transfer, sent by the node itself.
+WINDOW_FLOWS = ("ecert.fetch", "ecert.transfer", "healthcode.check", "identity.verify", "joint.act",
+                "tongban.apply")
 
 _COLOURS = {healthcode_pb2.HEALTH_COLOUR_GREEN: "green", healthcode_pb2.HEALTH_COLOUR_YELLOW: "yellow",
             healthcode_pb2.HEALTH_COLOUR_RED: "red"}

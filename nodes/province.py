@@ -23,7 +23,7 @@ from exchange.opener import addressed_to, check_binding
 from nodes._grpc import Served, open_channel, peer_code, start_server
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
-from nodes.flows import SERVED_FLOWS, Answerer, check_answer
+from nodes.flows import SERVED_FLOWS, WINDOW_FLOWS, Answerer, check_answer
 from nodes.apply import apply
 from nodes.transfer import recover as recover_transfers
 from nodes.transfer import transfer
@@ -85,6 +85,9 @@ class _WindowServicer(services_pb2_grpc.WindowServiceServicer):
         flow ends within the node's own request timeout)."""
         if peer != WINDOW_CLIENT:
             raise PeerIdentityError(f"WindowService serves the client {WINDOW_CLIENT!r}, found TLS peer {peer!r}")
+        if request.flow not in WINDOW_FLOWS:
+            raise PayloadTypeError(f"flow: expected one of the flows a window submits ({', '.join(WINDOW_FLOWS)}), "
+                                   f"found {request.flow[:80]!r}")
         if self.node.down:
             raise PeerUnavailableError(f"node {self.node.code} is down")
         return await self.node.submit(request)

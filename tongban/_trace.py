@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs.pki import HUB_CODE, load_client_credentials
 from exchange import payloads
+from exchange.directory import DirectoryView
 from exchange.dsse import DsseEnvelope, to_json
 from exchange.errors import ConfigError
 from exchange.ledger import read_entries
@@ -43,6 +44,55 @@ def _write(out: Path, n: int, hop: str, env_pb: object, signer_der: bytes) -> tu
     return f"{name}.dsse.json", env.signatures[0].keyid
 
 
+def _check_choices(directory: DirectoryView, origin: str, cert_type: str, *, provinces: list[str]) -> None:
+    """``--from`` must be a province of the PKI and ``--type`` (if given) a type of the catalogue."""
+    if origin not in provinces:
+        what = "the hub's code (the hub asks for nothing)" if origin == HUB_CODE else "not a province of the PKI"
+        raise ConfigError(f"--from: expected the code of one of the PKI's {len(provinces)} provinces "
+                          f"(e.g. 440000), found {origin[:40]!r}: {what}")
+    if cert_type and not directory.cert_type_name(cert_type):
+        known = ", ".join(f"{c.cert_type} ({c.cert_type_name})" for c in directory.pb.catalogue)
+        raise ConfigError(f"--type: unknown certificate type {cert_type[:40]!r}: expected one of the "
+                          f"{len(directory.pb.catalogue)} types of the catalogue: {known}")
+
+
+def _pick_holder(scratch: Path, flow: str, origin: str, cert_type: str, provinces: list[str],
+                 rng: random.Random) -> tuple[str, str]:
+    """(holder, certificate type) for a trace without ``--holder``: a person of another
+    province, or for ecert.fetch a certificate (of ``cert_type``, if given) held there."""
+    others = [c for c in provinces if c != origin]
+    rng.shuffle(others)
+    for target in others:  # a rare type may be held in a few provinces only, at a small scale
+        with ProvinceStore(scratch / f"{target}.sqlite", code=target) as store:
+            if flow != "ecert.fetch":
+                return store.sample_persons(rng, 1)[0].id_number, cert_type
+            recs = store.sample_certificates(rng, 50, type_code=cert_type or None)
+            if recs:
+                rec = next((r for r in recs if r.state == "01"), recs[0])  # one in force, as a window would
+                return rec.holder_code, rec.type_code
+    raise ConfigError(f"--type {cert_type}: expected a type some other province than {origin} holds in the "
+                      "trace's world, found none: pick another --type, or give --holder")
+
+
+async def _submit(hub: HubNode, request: services_pb2.SubmitRequest, origin: str, target: str,
+                  pki: Path, scratch: Path) -> services_pb2.SubmitResponse:
+    """Start the hub and the two provinces, submit ``request`` at ``origin``'s window, stop
+    the provinces (the caller stops the hub)."""
+    hub_port = await hub.start("127.0.0.1:0")
+    nodes: list[ProvinceNode] = []
+    try:  # every node made is stopped, also when the next one cannot be made or started
+        for c in (origin, target):
+            nodes.append(ProvinceNode(code=c, pki_dir=pki, data_dir=scratch, hub=f"127.0.0.1:{hub_port}"))
+            await nodes[-1].start("127.0.0.1:0")
+        chain, key, root = load_client_credentials(pki)
+        creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+        async with open_channel(nodes[0].endpoint, creds, peer=origin) as channel:
+            return await services_pb2_grpc.WindowServiceStub(channel).Submit(request)
+    finally:
+        for n in nodes:
+            await n.stop()
+
+
 async def run_trace(*, flow: str, origin: str, holder: str, cert_type: str, out: Path, cache: Path) -> int:
     pki = ensure_pki(cache)
     world = ensure_world(cache, scale=1e-5, seed=2021)
@@ -59,42 +109,25 @@ async def _trace(flow: str, origin: str, holder: str, cert_type: str, out: Path,
         shutil.copy(f, scratch / f.name)
     hub = HubNode(pki_dir=pki, data_dir=scratch)
     directory = hub.core.current_directory()
-    rng = random.Random()
-    if not holder:
-        target = rng.choice([c for c in hub.codes if c != origin])
+    try:  # the hub is stopped (its ledger closed, its server too once started) however this ends
+        _check_choices(directory, origin, cert_type if flow == "ecert.fetch" else "", provinces=hub.codes)
+        if not holder:
+            holder, cert_type = _pick_holder(scratch, flow, origin, cert_type, hub.codes, random.Random())
+        if flow == "ecert.fetch" and not cert_type:
+            raise ConfigError("ecert.fetch with --holder: expected --type CODE as well, found none")
+        target = directory.route_subject(holder, cert_type if flow == "ecert.fetch" else "")
+        if target == origin:
+            raise ConfigError(f"holder {holder} belongs to {origin} itself: a trace needs a cross-province pair")
         with ProvinceStore(scratch / f"{target}.sqlite", code=target) as store:
-            if flow == "ecert.fetch":
-                recs = store.sample_certificates(rng, 50, type_code=cert_type or None)
-                rec = next((r for r in recs if r.state == "01"), recs[0])  # one in force, as a window would
-                holder, cert_type = rec.holder_code, rec.type_code
-            else:
-                holder = store.sample_persons(rng, 1)[0].id_number
-    if flow == "ecert.fetch" and not cert_type:
-        raise ConfigError("ecert.fetch with --holder: expected --type CODE as well, found none")
-    target = directory.route_subject(holder, cert_type if flow == "ecert.fetch" else "")
-    if target == origin:
-        raise ConfigError(f"holder {holder} belongs to {origin} itself: a trace needs a cross-province pair")
-    with ProvinceStore(scratch / f"{target}.sqlite", code=target) as store:
-        person = store.person(holder)
-        name = person.name if person else ""
-        photo = person.photo_sha256 if person else ""
-
-    hub_port = await hub.start("127.0.0.1:0")
-    nodes = [ProvinceNode(code=c, pki_dir=pki, data_dir=scratch, hub=f"127.0.0.1:{hub_port}")
-             for c in (origin, target)]
-    try:
-        for n in nodes:
-            await n.start("127.0.0.1:0")
-        chain, key, root = load_client_credentials(pki)
-        creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
-        async with open_channel(nodes[0].endpoint, creds, peer=origin) as channel:
-            reply = await services_pb2_grpc.WindowServiceStub(channel).Submit(services_pb2.SubmitRequest(
-                flow=flow, subject=header_pb2.Subject(holder_id=holder, cert_type=cert_type if flow == "ecert.fetch" else ""),
-                name=name, photo_sha256=photo, purpose="tongban trace: one cross-province request",
-                audit=header_pb2.AuditContext(organisation=f"{origin} 政务服务中心", operator="trace")))
+            person = store.person(holder)
+        subject = header_pb2.Subject(holder_id=holder, cert_type=cert_type if flow == "ecert.fetch" else "")
+        request = services_pb2.SubmitRequest(
+            flow=flow, subject=subject,
+            name=person.name if person else "", photo_sha256=person.photo_sha256 if person else "",
+            purpose="tongban trace: one cross-province request",
+            audit=header_pb2.AuditContext(organisation=f"{origin} 政务服务中心", operator="trace"))
+        reply = await _submit(hub, request, origin, target, pki, scratch)
     finally:
-        for n in nodes:
-            await n.stop()
         await hub.stop()
 
     out.mkdir(parents=True, exist_ok=True)

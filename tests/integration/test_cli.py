@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -105,6 +109,81 @@ def test_trace_writes_envelopes_any_dsse_verifier_accepts(tmp_path: Path, cache:
     assert "sealed the request, signed by 440000" in hops[0]
     assert "verified the response" in hops[-1] and hops[-1].split()[3] == "440000"
     assert "outcome: ok ok 1.2.156.3005.2." in printed
+
+
+def _catalogue() -> str:
+    from nodes.world_catalogue import CERT_TYPES
+
+    return ", ".join(f"{t.code} ({t.name_zh})" for t in CERT_TYPES)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--type", "NOPE"], ("--type: unknown certificate type 'NOPE': expected one of the 14 types of the catalogue: "
+                          f"{_catalogue()}")),
+    (["--from", "999999"], ("--from: expected the code of one of the PKI's 32 provinces (e.g. 440000), "
+                            "found '999999': not a province of the PKI")),
+    (["--from", "000000"], ("--from: expected the code of one of the PKI's 32 provinces (e.g. 440000), "
+                            "found '000000': the hub's code (the hub asks for nothing)")),
+])
+def test_trace_with_a_bad_choice_is_one_line_and_leaves_nothing_running(tmp_path: Path, cache: Path,
+                                                                       args: list[str], message: str) -> None:
+    # Its own process: a node left running shows only when its interpreter exits (grpc's
+    # Server.__del__ on a closed event loop prints a traceback after the error line).
+    done = subprocess.run([sys.executable, "-m", "tongban", "trace", *args, "--out", str(tmp_path / "trace"),
+                           "--cache", str(cache)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"tongban: error: {message}\n"
+    assert done.stdout == "" and not (tmp_path / "trace").exists()
+
+
+def test_trace_stops_the_nodes_it_started_when_the_next_cannot_start(
+        tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import tongban._trace as trace
+    from exchange.errors import TongbanError
+
+    events: list[str] = []
+    hubs: list[trace.HubNode] = []
+    made: list[str] = []
+
+    class Hub(trace.HubNode):
+        async def start(self, listen: str) -> int:
+            events.append("start hub")
+            hubs.append(self)
+            return await super().start(listen)
+
+        async def stop(self, grace_s: float = 2.0) -> None:
+            events.append("stop hub")
+            await super().stop(grace_s)
+
+    class Province(trace.ProvinceNode):
+        def __init__(self, *, code: str, **kw: Any) -> None:
+            if made:  # the second province cannot be made (a missing key, say)
+                raise TongbanError(f"node {code}: cannot be made (test)")
+            made.append(code)
+            super().__init__(code=code, **kw)
+
+        async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
+            events.append(f"start {self.code}")
+            port = await super().start(listen, advertise_host=advertise_host)
+            # The hub connects to each node that registers: let that handshake end, or
+            # stopping now leaves its socket to the garbage collector (a ResourceWarning
+            # that a later test would report).
+            await asyncio.gather(*hubs[0]._tasks)
+            for served in (hubs[0].server, self.server):
+                if served is not None and served.gate is not None:
+                    await served.gate.handshakes_done()
+            return port
+
+        async def stop(self, grace_s: float = 2.0) -> None:
+            events.append(f"stop {self.code}")
+            await super().stop(grace_s)
+
+    monkeypatch.setattr(trace, "HubNode", Hub)
+    monkeypatch.setattr(trace, "ProvinceNode", Province)
+    assert main(["trace", "--from", "440000", "--out", str(tmp_path / "trace"), "--cache", str(cache)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tongban: error: node ") and err.endswith(": cannot be made (test)\n") and err.count("\n") == 1
+    assert events == ["start hub", "start 440000", "stop 440000", "stop hub"]
 
 
 def _scenario(path: Path, *, topology: str, seconds: float, flows: str) -> Path:

@@ -76,8 +76,8 @@ def test_a_refused_submission_is_an_answer_and_the_stream_goes_on(country: Count
     answers = _window_stream(country, "440000", [_frame(bogus), _frame(_verify("440000", person, 2))])
     refusal = answers[1].refusal
     assert (refusal.status, refusal.reason) == ("INVALID_ARGUMENT", "payload_type")
-    assert refusal.message == ("unknown flow 'bogus.flow', expected one of: ecert.fetch, healthcode.check, "
-                               "identity.verify, joint.act, transfer.commit, transfer.out")
+    assert refusal.message == ("flow: expected one of the flows a window submits (ecert.fetch, ecert.transfer, "
+                               "healthcode.check, identity.verify, joint.act, tongban.apply), found 'bogus.flow'")
     assert (answers[2].response.outcome, answers[2].response.result) == ("ok", "match")
 
 
