@@ -433,6 +433,10 @@ class TlsGate:
                                        ssl_shutdown_timeout=self.handshake_timeout_s)
             if tls is None:  # lost, without an error, before the handshake finished
                 raise ConnectionResetError
+        except asyncio.CancelledError:  # the gate is stopping: close the socket now, not at collection
+            if not raw.is_closing():
+                raw.close()  # what is buffered goes first, then FIN (no reset)
+            raise
         except Exception as exc:
             self._refuse(peer, *classify_handshake_error(exc, peer, self.handshake_timeout_s))
             return
