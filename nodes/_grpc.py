@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -24,12 +27,15 @@ __all__ = [
     "build_server",
     "start_server",
     "mark_serving",
+    "not_serving_when_ledger_fails",
     "channel_credentials",
     "open_channel",
     "peer_code",
     "server_credentials",
     "tls_name",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: gRPC's own limit sits above the directory's envelope limit, so an oversize
 #: envelope reaches tongban's check (and the ledger) instead of dying in the transport.
@@ -171,6 +177,16 @@ class Served:
     server: grpc.aio.Server
     port: int
     gate: TlsGate | None
+    health: health.aio.HealthServicer | None = None
+    #: the services it reports on by name (the overall status "" besides)
+    names: tuple[str, ...] = ()
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def not_serving(self) -> None:
+        """Report the server and each of its services NOT_SERVING (it keeps answering, with refusals)."""
+        if self.health is not None:
+            for name in ("", *self.names):
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     async def stop(self, grace_s: float | None) -> None:
         if self.gate is not None:
@@ -203,8 +219,9 @@ async def start_server(
         server, port, health = build_server(creds=creds, listen=listen, services=services,
                                             on_undecodable=on_undecodable)
         await server.start()
-        await mark_serving(health, [name for _, _, name in services])
-        return Served(server, port, None)
+        names = tuple(name for _, _, name in services)
+        await mark_serving(health, names)
+        return Served(server, port, None, health, names)
     host, _, port_text = listen.rpartition(":")
     unix = f"tongban-{os.getpid()}-{secrets.token_hex(6)}" if GATE_OVER_UNIX_SOCKET else ""
     server, backend_port, health = build_server(creds=None, listen=f"unix-abstract:{unix}" if unix else "127.0.0.1:0",
@@ -219,5 +236,25 @@ async def start_server(
         # grpc's wording when it binds the port itself, which `tongban node` explains
         raise OSError(f"Failed to bind to address {listen}; {e.strerror or e}") from e
     _GATES.append(front)
-    await mark_serving(health, [name for _, _, name in services])
-    return Served(server, port, front)
+    names = tuple(name for _, _, name in services)
+    await mark_serving(health, names)
+    return Served(server, port, front, health, names)
+
+
+def not_serving_when_ledger_fails(served: Served, ledger: Any, code: str) -> None:
+    """Turn ``served``'s health NOT_SERVING if node ``code``'s ledger writer fails: the node
+    then refuses every request as UNAVAILABLE (``NodeCore.ensure_recording``), and health
+    checks, load balancers and ``tongban`` runners see it too."""
+    loop = asyncio.get_running_loop()
+
+    def spawn() -> None:
+        task = loop.create_task(served.not_serving())
+        served._tasks.add(task)
+        task.add_done_callback(served._tasks.discard)
+
+    def failed(error: Exception) -> None:  # on the ledger's thread
+        _log.error("node %s: its ledger failed, so it reports NOT_SERVING and refuses work: %s", code, error)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the node is gone anyway
+            loop.call_soon_threadsafe(spawn)
+
+    ledger.on_failure(failed)

@@ -26,7 +26,7 @@ from exchange.opener import check_binding
 from exchange.errors import ConfigError, MalformedError, PeerIdentityError, RoutingError, TongbanError
 from exchange.geo import division_routes, province
 from exchange.keys import key_id
-from nodes._grpc import Served, open_channel, peer_code, start_server
+from nodes._grpc import Served, not_serving_when_ledger_fails, open_channel, peer_code, start_server
 from nodes.core import Clock, NodeCore
 from nodes.link import LinkShim
 from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, StreamMux, check_transport, serve_frames
@@ -199,6 +199,7 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             on_undecodable=self.core.record_undecodable, gate=self.tls_gate,
             on_refused=self.core.record_handshake_refusal,
         )
+        not_serving_when_ledger_fails(self.server, self.core.ledger, HUB_CODE)
         return self.server.port
 
     async def go_down(self) -> None:

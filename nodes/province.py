@@ -20,7 +20,7 @@ from exchange.errors import (AccessDeniedError, ConfigError, HeaderError, Payloa
                              PeerUnavailableError, RoutingError, TongbanError)
 from exchange.header import check_header_shape, make_header
 from exchange.opener import addressed_to, check_binding
-from nodes._grpc import Served, open_channel, peer_code, start_server
+from nodes._grpc import Served, not_serving_when_ledger_fails, open_channel, peer_code, start_server
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
 from nodes.flows import SERVED_FLOWS, WINDOW_FLOWS, Answerer, check_answer
@@ -191,6 +191,7 @@ class ProvinceNode:
             on_undecodable=self.core.record_undecodable, gate=self.tls_gate,
             on_refused=self.core.record_handshake_refusal,
         )
+        not_serving_when_ledger_fails(self.server, self.core.ledger, self.code)
         return self.server.port
 
     async def go_down(self) -> None:

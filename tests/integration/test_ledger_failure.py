@@ -4,12 +4,14 @@ its window and its peers are refused UNAVAILABLE, naming the ledger's failure.""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from exchange.errors import LedgerError
 from tests.integration.conftest import Country, copy_world
@@ -51,6 +53,17 @@ def test_a_province_whose_ledger_failed_refuses_new_work_as_unavailable(country:
         submit(country, "440000", flow="ecert.fetch",
                subject=header_pb2.Subject(holder_id=cert.holder_code, cert_type=cert.type_code))
     assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNAVAILABLE, failure)
+
+    # and its health checks say so: the server and each of its services NOT_SERVING (set on
+    # the node's loop when the writer failed; asked until then, for at most 5 s)
+    with country.window_channel("440000") as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        for service in ("", "tongban.v1.NodeService", "tongban.v1.WindowService"):
+            deadline = time.monotonic() + 5
+            while (status := health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status) \
+                    == health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
+                pass
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING, service
 
     # a request for it from another province: refused, and counted as not got through
     mine = _a_certificate(country, "440000")
