@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exchange.geo import HUB_CODE, PROVINCES
+from exchange.report._schema import array as _list
+from exchange.report._schema import obj
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -118,7 +120,7 @@ class Labels:
                 if p.code == "660000":
                     return "Bingtuan (XPCC)"
                 return p.pinyin.split(" (")[0]
-        entry = self._provinces.get(code) or {}
+        entry = obj(self._provinces.get(code))
         for key in ("name", "pinyin") if self.cjk else ("pinyin",):
             if entry.get(key) and self.safe(str(entry[key])) == str(entry[key]):
                 return str(entry[key])
@@ -157,9 +159,10 @@ def _sig(v: float) -> str:
 
 def _cdf_points(flow: dict[str, Any]) -> tuple[list[tuple[float, float]], bool]:
     """(points, exact): the flow's CDF, or one rebuilt from its percentiles (exact=False)."""
-    lat = flow.get("latency_ms") or {}
-    raw = flow.get("cdf") or lat.get("cdf") or []
-    pts = [(x, y) for x, y in ((_num(p[0]), _num(p[1])) for p in raw if len(p) == 2)
+    flow = obj(flow)
+    lat = obj(flow.get("latency_ms"))
+    raw = _list(flow.get("cdf")) or _list(lat.get("cdf"))
+    pts = [(x, y) for x, y in ((_num(p[0]), _num(p[1])) for p in raw if isinstance(p, list) and len(p) == 2)
            if x is not None and y is not None and x > 0]
     if pts:
         return sorted(pts), True
@@ -173,17 +176,17 @@ def draw_latency_cdf(report: dict[str, Any], labels: Labels) -> bytes | None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator
 
-    flows = {name: _cdf_points(f) for name, f in sorted((report.get("flows") or {}).items())}
+    flows = {name: _cdf_points(f) for name, f in sorted(obj(report.get("flows")).items())}
     flows = {name: pts for name, pts in flows.items() if pts[0]}
     if not flows:
         return None
     fig = Figure(figsize=(12, 4.8))
     left, right = fig.subplots(1, 2, gridspec_kw={"wspace": 0.28})
     for i, (name, (pts, exact)) in enumerate(flows.items()):
-        f = report["flows"][name]
+        f = obj(report["flows"][name])
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        p99 = _num((f.get("latency_ms") or {}).get("p99"))
-        label = f"{name} (n={int(f.get('ok') or 0):,}" + (f", p99 {_sig(p99)} ms)" if p99 else ")")
+        p99 = _num(obj(f.get("latency_ms")).get("p99"))
+        label = f"{name} (n={int(_num(f.get('ok')) or 0):,}" + (f", p99 {_sig(p99)} ms)" if p99 else ")")
         label += "" if exact else " [from percentiles]"
         style = {"color": _FLOW_COLOURS[i % len(_FLOW_COLOURS)], "linewidth": 1.8,
                  "drawstyle": "steps-post" if exact else "default", "marker": None if exact else "o"}
@@ -217,7 +220,7 @@ def _fault_windows(report: dict[str, Any], t0: float, t_end: float,
                    province: Callable[[str], str]) -> list[tuple[float, float, str, str]]:
     """(start_s, end_s, kind, label) of each fault inside [t0, t_end]; open ends close at t_end."""
     out = []
-    for f in report.get("faults") or []:
+    for f in map(obj, _list(report.get("faults"))):
         at = _num(f.get("at_s"))
         if at is None or at >= t_end:
             continue
@@ -227,7 +230,7 @@ def _fault_windows(report: dict[str, Any], t0: float, t_end: float,
         if end <= at:
             continue
         kind = str(f.get("kind") or "fault")
-        nodes = [str(n) for n in f.get("nodes") or []]
+        nodes = [str(n) for n in _list(f.get("nodes"))]
         where = ", ".join(province(n) for n in nodes[:3]) + (f" +{len(nodes) - 3}" if len(nodes) > 3 else "")
         out.append((at, end, kind, f"{kind} {where}".strip()))
     return out
@@ -263,15 +266,15 @@ def draw_timeseries(report: dict[str, Any], labels: Labels) -> bytes | None:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    ts = report.get("timeseries") or {}
-    t = [_num(x) for x in ts.get("t_s") or []]
+    ts = obj(report.get("timeseries"))
+    t = [_num(x) for x in _list(ts.get("t_s"))]
     if not t or any(x is None for x in t):
         return None
     n = len(t)
     tt = [float(x) for x in t if x is not None]
 
     def series(key: str) -> list[float]:
-        vals = [_num(v) for v in (ts.get(key) or [])][:n]
+        vals = [_num(v) for v in _list(ts.get(key))][:n]
         return [math.nan if v is None else v for v in vals] + [math.nan] * (n - len(vals))
 
     ok, failed, p99 = series("ok"), series("failed"), series("p99_ms")
@@ -294,7 +297,7 @@ def draw_timeseries(report: dict[str, Any], labels: Labels) -> bytes | None:
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel("time since load started (s)")
     bottom.set_ylim(bottom=0)
-    scenario = report.get("scenario") or {}
+    scenario = obj(report.get("scenario"))
     windows = _fault_windows(report, tt[0], tt[-1], labels.province)
     bottom.set_xlim(tt[0], tt[-1])
     _shade((top, bottom), windows, labels, min(_num(scenario.get("warmup_s")) or 0.0, tt[-1]))
@@ -312,9 +315,9 @@ def draw_matrix(report: dict[str, Any], labels: Labels) -> bytes | None:
     from matplotlib.colors import LogNorm, Normalize
     from matplotlib.figure import Figure
 
-    m = report.get("matrix") or {}
-    origins, targets = [str(c) for c in m.get("origins") or []], [str(c) for c in m.get("targets") or []]
-    counts = [[(_num(v) or 0.0) for v in row][: len(targets)] for row in (m.get("counts") or [])][: len(origins)]
+    m = obj(report.get("matrix"))
+    origins, targets = [str(c) for c in _list(m.get("origins"))], [str(c) for c in _list(m.get("targets"))]
+    counts = [[(_num(v) or 0.0) for v in _list(row)][: len(targets)] for row in _list(m.get("counts"))][: len(origins)]
     if not origins or not targets or len(counts) != len(origins) or any(len(r) != len(targets) for r in counts):
         return None
     positive = [v for row in counts for v in row if v > 0]
@@ -359,10 +362,11 @@ def draw_province_p99(report: dict[str, Any], labels: Labels) -> bytes | None:
     from matplotlib.figure import Figure
 
     rows = []
-    for code, p in sorted((report.get("provinces") or {}).items()):
-        p99 = _num((p or {}).get("p99_ms"))
-        if p99 is not None and (p or {}).get("sent"):
-            rows.append((p99, _num(p.get("p50_ms")), str(code), int(p.get("sent") or 0)))
+    for code, p in sorted(obj(report.get("provinces")).items()):
+        p = obj(p)
+        p99, sent = _num(p.get("p99_ms")), int(_num(p.get("sent")) or 0)
+        if p99 is not None and sent:
+            rows.append((p99, _num(p.get("p50_ms")), str(code), sent))
     if not rows:
         return None
     rows.sort(key=lambda r: (-r[0], r[2]))
@@ -405,7 +409,7 @@ def draw_charts(report: dict[str, Any], *, cjk: str | None | bool = True) -> lis
     import matplotlib as mpl
 
     font = find_cjk_font() if cjk is True else (cjk or None)
-    labels = Labels(cjk=font, provinces=report.get("provinces") or {})
+    labels = Labels(cjk=font, provinces=obj(report.get("provinces")))
     out = []
     with mpl.rc_context(_rc(labels)):  # type: ignore[arg-type]  # keys are checked at run time
         for name, caption, draw in CHARTS:

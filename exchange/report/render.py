@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import math
 import re
@@ -20,17 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exchange.errors import ConfigError
 from exchange.geo import HUB_CODE, PROVINCE_CODES, PROVINCES
 from exchange.metrics import fell_behind
+from exchange.report._schema import SCHEMA_VERSION, load_report, obj, settings
+from exchange.report._schema import array as _list
 from exchange.report.charts import CHARTS, draw_charts
 
 __all__ = ["SCHEMA_VERSION", "build_blocks", "load_report", "render_report", "to_html", "to_markdown"]
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-"""The report.json schema version this renderer reads (``schema_version``)."""
 
 _NAMES = {p.code: p.name_zh for p in PROVINCES}
 _DASH = "–"
@@ -73,7 +70,7 @@ Block = Heading | Para | Table | Image
 
 
 def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float) or math.isnan(x):
+    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
         return None
     return float(x)
 
@@ -117,12 +114,16 @@ def _node(code: Any, provinces: dict[str, Any]) -> str:
     code = str(code)
     if code == HUB_CODE:
         return f"{code} 总枢纽 (hub)"
-    name = _NAMES.get(code) or (provinces.get(code) or {}).get("name")
+    name = _NAMES.get(code) or obj(provinces.get(code)).get("name")
     return f"{code} {name}" if name else code
 
 
 def _failed(flow: dict[str, Any]) -> int:
-    return sum(int(_num(v) or 0) for v in (flow.get("failed_by_reason") or {}).values())
+    return sum(int(_num(v) or 0) for v in obj(flow.get("failed_by_reason")).values())
+
+
+def _flows_of(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(name): obj(f) for name, f in obj(r.get("flows")).items()}
 
 
 # -- content --------------------------------------------------------------------------------
@@ -138,24 +139,24 @@ def _headline(r: dict[str, Any]) -> list[Block]:
                         f"{_s(r.get('duration_s'))} of the planned {_s(sc.get('duration_s'))}.", "alert"))
     if sc.get("description"):
         out.append(Para(str(sc["description"]).strip()))
-    flows = r.get("flows") or {}
+    flows = _flows_of(r)
     total = sum(int(_num(f.get("count")) or 0) for f in flows.values())
     ok = sum(int(_num(f.get("ok")) or 0) for f in flows.values())
     rate = sum(_num(f.get("throughput_per_s")) or 0.0 for f in flows.values())
     worst = max(flows.items(), default=None,
-                key=lambda kv: (_num((kv[1].get("latency_ms") or {}).get("p99")) or -1, kv[0]))
+                key=lambda kv: (_num(obj(kv[1].get("latency_ms")).get("p99")) or -1, kv[0]))
     summary = (f"**{total:,} requests**, {ok:,} ok ({_pct(ok, total)}), {total - ok:,} failed; "
                f"{_rate(rate)} ok/s over {len(flows)} flow{'s' if len(flows) != 1 else ''}")
-    if worst and _num((worst[1].get("latency_ms") or {}).get("p99")) is not None:
+    if worst and _num(obj(worst[1].get("latency_ms")).get("p99")) is not None:
         summary += f"; worst p99 {_ms(worst[1]['latency_ms']['p99'])} ms (`{worst[0]}`)"
     out.append(Para(summary + "."))
-    nodes = [str(n) for n in sc.get("nodes") or []]
+    nodes = [str(n) for n in _list(sc.get("nodes"))]
     provs = [n for n in nodes if n != HUB_CODE]
     if provs and sorted(provs) == sorted(PROVINCE_CODES):
         which = "all 32 provincial nodes"
     elif provs:
         which = f"{len(provs)} provincial node{'s' if len(provs) != 1 else ''}: " + ", ".join(
-            _node(n, r.get("provinces") or {}) for n in provs[:12]) + (" …" if len(provs) > 12 else "")
+            _node(n, obj(r.get("provinces"))) for n in provs[:12]) + (" …" if len(provs) > 12 else "")
     else:
         which = _DASH
     file_ = f" (`{sc['file']}`" + (f", sha256 `{str(sc['sha256'])[:16]}…`)" if sc.get("sha256") else ")") \
@@ -165,7 +166,7 @@ def _headline(r: dict[str, Any]) -> list[Block]:
         ("started", str(r.get("started_at") or _DASH)),
         ("duration", (f"{_s(r.get('duration_s'))} measured; planned {_s(sc.get('duration_s'))} "
                       f"incl. {_s(sc.get('warmup_s') or 0)} warm-up")),
-        ("seed / scale", f"{sc.get('seed', _DASH)} / {sc.get('scale', _DASH)}"),
+        ("seed / scale", " / ".join(_DASH if sc.get(k) is None else str(sc[k]) for k in ("seed", "scale"))),
         ("topology", f"{sc.get('topology') or _DASH}" + (f", hub {HUB_CODE} + {which}" if provs else "")),
         ("tongban", str(r.get("tongban_version") or _DASH)),
         ("status", "interrupted" if r.get("interrupted") else "completed"),
@@ -175,12 +176,12 @@ def _headline(r: dict[str, Any]) -> list[Block]:
 
 
 def _flows(r: dict[str, Any]) -> list[Block]:
-    flows = r.get("flows") or {}
+    flows = _flows_of(r)
     headers = ("flow", "count", "ok", "failed", "failed by reason", "results", "ok/s",
                "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms")
     rows = []
     for name, f in sorted(flows.items()):
-        lat = f.get("latency_ms") or {}
+        lat = obj(f.get("latency_ms"))
         rows.append((f"`{name}`", _int(f.get("count")), _int(f.get("ok")), f"{_failed(f):,}",
                      _reasons(f.get("failed_by_reason")), _reasons(f.get("results")),
                      _rate(f.get("throughput_per_s")),
@@ -190,12 +191,21 @@ def _flows(r: dict[str, Any]) -> list[Block]:
         return [*out, Para("No request completed in this run.", "note")]
     out.append(Table(headers, tuple(rows), (False, True, True, True, False, False) + (True,) * 6))
     out.append(Para("count = ok + failed; latencies are of successful requests, from each request's planned "
-                    "send time, read from merged HDR histograms; ok/s = ok ÷ measured duration.", "note"))
+                    f"send time, read from merged HDR histograms; ok/s = ok ÷ {_window(r)}.", "note"))
     return out
 
 
+def _window(r: dict[str, Any]) -> str:
+    """What ok/s divides by (the runner's counted seconds), with its length when the report has it."""
+    duration, warmup = _num(r.get("duration_s")), _num(obj(r.get("scenario")).get("warmup_s")) or 0.0
+    if duration is None:
+        return "the measured window (the run's duration less its warm-up)"
+    length = f"{max(duration - warmup, 0.0):.2f}".rstrip("0").rstrip(".")
+    return f"the measured window (the run's duration less its warm-up, {length} s)"
+
+
 def _reconciliation(r: dict[str, Any]) -> list[Block]:
-    rec = r.get("reconciliation") or {}
+    rec = obj(r.get("reconciliation"))
     out: list[Block] = [Heading(2, "Reconciliation")]
     if not rec:
         return [*out, Para("No reconciliation in this report.", "note")]
@@ -209,21 +219,21 @@ def _reconciliation(r: dict[str, Any]) -> list[Block]:
     if "sent" in rec and all(k in rec for k in keys[1:]) and sum(parts) != int(_num(rec["sent"]) or 0):
         verdict += f" The parts add up to {sum(parts):,}, not {_int(rec['sent'])} sent."
     out.append(Para(f"{line}: {verdict}", "p" if lost == 0 else "alert"))
-    ledgers = r.get("ledgers") or {}
+    ledgers = obj(r.get("ledgers"))
     if ledgers:
-        rows_total = sum(int(_num((v or {}).get("rows")) or 0) for v in ledgers.values())
-        bad = sorted(k for k, v in ledgers.items() if not (v or {}).get("verified"))
+        rows_total = sum(int(_num(obj(v).get("rows")) or 0) for v in ledgers.values())
+        bad = sorted(k for k, v in ledgers.items() if obj(v).get("verified") is not True)
         text = f"Ledgers: {len(ledgers) - len(bad)} of {len(ledgers)} hash chains verified, {rows_total:,} rows."
         if bad:
-            text += " **Not verified: " + ", ".join(_node(k, r.get("provinces") or {}) for k in bad) + ".**"
+            text += " **Not verified: " + ", ".join(_node(k, obj(r.get("provinces"))) for k in bad) + ".**"
         out.append(Para(text, "alert" if bad else "p"))
     return out
 
 
 def _load(r: dict[str, Any]) -> list[Block]:
-    load = r.get("load") or {}
-    lag = load.get("send_lag_ms") or {}
-    fired = int(_num((r.get("reconciliation") or {}).get("fired")) or 0)
+    load = obj(r.get("load"))
+    lag = obj(load.get("send_lag_ms"))
+    fired = int(_num(obj(r.get("reconciliation")).get("fired")) or 0)
     if not lag or not fired:
         return []
     late = int(_num(load.get("sent_late")) or 0)
@@ -239,15 +249,15 @@ def _load(r: dict[str, Any]) -> list[Block]:
 
 def _direct_links(r: dict[str, Any]) -> list[Block]:
     """How the direct links were connected before the load (regional and direct topologies)."""
-    links = (r.get("load") or {}).get("direct_links") or {}
-    n, failed, error = int(_num(links.get("connected")) or 0), links.get("failed") or [], links.get("error")
+    links = obj(obj(r.get("load")).get("direct_links"))
+    n, failed, error = int(_num(links.get("connected")) or 0), _list(links.get("failed")), links.get("error")
     if not (n or failed or error):
         return []
     text = (f"Before the load, the provinces connected {_int(n)} direct {'link' if n == 1 else 'links'} in "
             f"{_s(links.get('seconds'))}, as the hub connects to each province when it registers, so the load "
             "did not wait for those handshakes.")
     if failed:
-        names = ", ".join(_node(code, r.get("provinces") or {}) for code in failed)
+        names = ", ".join(_node(code, obj(r.get("provinces"))) for code in failed)
         text += (f" **{len(failed)} {'peer' if len(failed) == 1 else 'peers'} did not answer in time** ({names}): "
                  "requests to them connected on first use.")
     if error:
@@ -265,27 +275,37 @@ def _cpu_sentence(load: dict[str, Any]) -> str:
     return f" During the load, {busy:.2f} of this machine's {cores:g} cores were busy on average{lg_part}."
 
 
+_LATENCY_KEYS = ("p50", "p90", "p99", "p999", "max")
+#: the request's way out, then its answer's way back; other hops follow by name
+_HOP_PATH = ("origin_to_hub_ms", "hub_ms", "hub_to_target_ms", "target_ms", "target_to_hub_ms", "hub_to_origin_ms")
+
+
 def _hops(r: dict[str, Any]) -> list[Block]:
-    hops = r.get("hops") or {}
-    if not hops:
+    """Latency per hop, in path order; hops with no samples (count 0, or no latency at all) left out."""
+    hops = {str(name): obj(h) for name, h in obj(r.get("hops")).items()}
+    kept = {name: h for name, h in hops.items()
+            if (_num(h.get("count")) or 0) > 0
+            or ("count" not in h and any(_num(v) is not None for k, v in h.items() if k != "count"))}
+    if not kept:
         return []
-    keys = sorted({k for h in hops.values() for k in (h or {})},
-                  key=lambda k: (["p50", "p90", "p99", "p999", "max"] + [k]).index(k))
-    path = ["origin_to_hub_ms", "hub_ms", "hub_to_target_ms", "target_ms"]
-    order = sorted(hops, key=lambda n: (path.index(n) if n in path else len(path), n))
-    rows = tuple((f"`{name}`", *(_ms((hops[name] or {}).get(k)) for k in keys)) for name in order)
-    return [Heading(2, "Latency per hop"),
-            Table(("hop", *(f"{k.replace('p999', 'p99.9')} ms" for k in keys)), rows, (False,) + (True,) * len(keys))]
+    present = {k for h in kept.values() for k, v in h.items() if k != "count" and _num(v) is not None}
+    keys = [k for k in _LATENCY_KEYS if k in present] + sorted(present - set(_LATENCY_KEYS))
+    counted = any("count" in h for h in kept.values())
+    order = sorted(kept, key=lambda n: (_HOP_PATH.index(n) if n in _HOP_PATH else len(_HOP_PATH), n))
+    rows = tuple((f"`{name}`", *(_ms(kept[name].get(k)) for k in keys),
+                  *((_int(kept[name].get("count")),) if counted else ())) for name in order)
+    headers = ("hop", *(f"{k.replace('p999', 'p99.9')} ms" for k in keys), *(("count",) if counted else ()))
+    return [Heading(2, "Latency per hop"), Table(headers, rows, (False,) + (True,) * (len(headers) - 1))]
 
 
 def _faults(r: dict[str, Any]) -> list[Block]:
-    faults = r.get("faults") or []
+    faults = [obj(f) for f in _list(r.get("faults"))]
     out: list[Block] = [Heading(2, "Faults")]
     if not faults:
         return [*out, Para("No fault was injected.", "note")]
     rows = []
     for i, f in enumerate(faults, 1):
-        nodes = ", ".join(_node(n, r.get("provinces") or {}) for n in f.get("nodes") or []) or _DASH
+        nodes = ", ".join(_node(n, obj(r.get("provinces"))) for n in _list(f.get("nodes"))) or _DASH
         end = _s(f.get("end_s")) if f.get("end_s") is not None else "end of run"
         rows.append((str(i), f"`{f.get('kind', '?')}`", nodes, _s(f.get("at_s")), end,
                      str(f.get("detail") or _DASH)))
@@ -295,13 +315,12 @@ def _faults(r: dict[str, Any]) -> list[Block]:
 
 
 def _provinces(r: dict[str, Any]) -> list[Block]:
-    provs = r.get("provinces") or {}
+    provs = {str(k): obj(v) for k, v in obj(r.get("provinces")).items()}
     if not provs:
         return []
-    top = sorted(provs.items(), key=lambda kv: (-(_num((kv[1] or {}).get("sent")) or 0), kv[0]))[:10]
+    top = sorted(provs.items(), key=lambda kv: (-(_num(kv[1].get("sent")) or 0), kv[0]))[:10]
     rows = []
     for code, p in top:
-        p = p or {}
         sent, ok = _num(p.get("sent")) or 0.0, _num(p.get("ok")) or 0.0
         name = p.get("name") or _NAMES.get(code, "")
         pinyin = p.get("pinyin") or ""
@@ -320,8 +339,8 @@ def _days(x: Any) -> str:
 
 
 def _kstb(r: dict[str, Any]) -> list[Block]:
-    k = r.get("kstb") or {}
-    overall, seed = k.get("overall") or {}, k.get("seed") or {}
+    k = obj(r.get("kstb"))
+    overall, seed = obj(k.get("overall")), obj(k.get("seed"))
     if not overall.get("count"):
         return []
 
@@ -332,7 +351,8 @@ def _kstb(r: dict[str, Any]) -> list[Block]:
     rows = [("**all items**", _int(overall.get("count")), pct(overall.get("zero_trip_rate")),
              pct(overall.get("at_most_once_rate")), _days(overall.get("mean_delay_days"))),
             ("seed report (2021)", _DASH, pct(seed.get("zero_trip_rate")), pct(seed.get("at_most_once_rate")), _DASH)]
-    items = sorted((k.get("items") or {}).items(), key=lambda kv: (-(kv[1].get("count") or 0), kv[0]))
+    items = sorted(((n, obj(a)) for n, a in obj(k.get("items")).items()),
+                   key=lambda kv: (-(_num(kv[1].get("count")) or 0), kv[0]))
     rows += [(name, _int(a.get("count")), pct(a.get("zero_trip_rate")), pct(a.get("at_most_once_rate")),
               _days(a.get("mean_delay_days"))) for name, a in items]
     return [Heading(2, "跨省通办 applications"),
@@ -346,7 +366,7 @@ def build_blocks(report: dict[str, Any], charts: Sequence[tuple[str, str]]) -> l
     """The report's content; ``charts`` = (file name, caption) of the charts drawn."""
     blocks = [*_headline(report), *_flows(report), *_reconciliation(report), *_load(report), *_direct_links(report),
               *_hops(report), *_kstb(report), *_faults(report), *_provinces(report)]
-    if (report.get("report") or {}).get("charts", True) is False:
+    if obj(report.get("report")).get("charts", True) is False:
         return blocks
     blocks.append(Heading(2, "Charts"))
     blocks += [Image(caption, name) for name, caption in charts]
@@ -445,36 +465,6 @@ def to_html(blocks: Sequence[Block], images: dict[str, bytes]) -> str:
 # -- entry point ----------------------------------------------------------------------------
 
 
-def load_report(run_dir: Path) -> dict[str, Any]:
-    """``run_dir/report.json``, checked for a readable schema version."""
-    path = Path(run_dir) / "report.json"
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no report.json here; expected a run directory written by "
-                          "`tongban run`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the report: {e}") from e
-    if not isinstance(report, dict):
-        raise ConfigError(f"{path}: expected a JSON object, found {type(report).__name__}")
-    return report
-
-
-def _check(report: dict[str, Any], where: str) -> dict[str, bool]:
-    version = report.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ConfigError(f"{where}: schema_version {version!r}, this tongban renders "
-                          f"schema_version {SCHEMA_VERSION}")
-    settings = report.get("report") or {}
-    out = {}
-    for key in ("markdown", "html", "charts"):
-        value = settings.get(key, True)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: report.{key} must be true or false, found {value!r}")
-        out[key] = value
-    return out
-
-
 def render_report(run_dir: Path, report: dict[str, Any] | None = None) -> list[Path]:
     """Write report.md, report.html and charts/*.png into ``run_dir`` as ``report["report"]`` says.
 
@@ -485,10 +475,10 @@ def render_report(run_dir: Path, report: dict[str, Any] | None = None) -> list[P
     run_dir = Path(run_dir)
     if report is None:
         report = load_report(run_dir)
-    settings = _check(report, str(run_dir / "report.json"))
+    wanted = settings(report, run_dir / "report.json")
     written: list[Path] = []
     charts = []
-    if settings["charts"]:
+    if wanted["charts"]:
         charts = draw_charts(report)
         (run_dir / "charts").mkdir(parents=True, exist_ok=True)
         for c in charts:
@@ -496,11 +486,11 @@ def render_report(run_dir: Path, report: dict[str, Any] | None = None) -> list[P
             path.write_bytes(c.png)
             written.append(path)
     blocks = build_blocks(report, [(c.name, c.caption) for c in charts])
-    if settings["markdown"]:
+    if wanted["markdown"]:
         path = run_dir / "report.md"
         path.write_text(to_markdown(blocks), encoding="utf-8", newline="\n")
         written.append(path)
-    if settings["html"]:
+    if wanted["html"]:
         path = run_dir / "report.html"
         path.write_text(to_html(blocks, {c.name: c.png for c in charts}), encoding="utf-8", newline="\n")
         written.append(path)

@@ -233,7 +233,8 @@ def test_rerender_reads_report_json_and_rejects_bad_input(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="no report.json here"):
         render_report(tmp_path)
     (tmp_path / "report.json").write_text('{"schema_version": 2}', encoding="utf-8")
-    with pytest.raises(ConfigError, match="schema_version 2, this tongban renders schema_version 1"):
+    with pytest.raises(ConfigError, match=r"report\.json: expected a tongban report\.json \(an object with "
+                                          r"schema_version 1\), found schema_version 2$"):
         render_report(tmp_path)
     bad = _nearly_empty() | {"report": {"html": "yes"}}
     with pytest.raises(ConfigError, match=r"report\.html must be true or false, found 'yes'"):
