@@ -414,6 +414,7 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     import json
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from exchange.report.compare import comparison_rows, draw_comparison
@@ -430,7 +431,7 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     for c in columns:
         table.add_column(c, justify="left" if c in ("run", "topology", "faults") else "right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # a run named "outage[v2]" prints as named
     console = Console(soft_wrap=True)
     console.width = max(console.width, 120)
     console.print(table)

@@ -204,6 +204,20 @@ def _window(r: dict[str, Any]) -> str:
     return f"the measured window (the run's duration less its warm-up, {length} s)"
 
 
+def at_window_sentence(at_window: Any) -> str:
+    """report.md's words for ``reconciliation.at_window`` ("" when there were none)."""
+    counts = {str(k): int(_num(v) or 0) for k, v in sorted(obj(at_window).items()) if _num(v)}
+    n = sum(counts.values())
+    if not n:
+        return ""
+    text = (f" Not in these counts: {n:,} submission{'s' * (n != 1)} that failed at the asking province's "
+            f"window ({', '.join(f'{k} {v:,}' for k, v in counts.items())}). A window that refused a "
+            "submission, or could not be reached, sent nothing on, so no ledger has it")
+    if "window_deadline_exceeded" in counts:
+        text += "; one that did not answer in time may have sent it on, and then it is counted above"
+    return text + "."
+
+
 def _reconciliation(r: dict[str, Any]) -> list[Block]:
     rec = obj(r.get("reconciliation"))
     out: list[Block] = [Heading(2, "Reconciliation")]
@@ -211,13 +225,14 @@ def _reconciliation(r: dict[str, Any]) -> list[Block]:
         return [*out, Para("No reconciliation in this report.", "note")]
     keys = ("sent", "delivered", "rejected", "failed", "lost")
     line = " · ".join(f"{k} **{_int(rec.get(k))}**" for k in keys if k in rec)
-    extra = [f"{k} {_int(v)}" for k, v in sorted(rec.items()) if k not in keys]
+    extra = [f"{k} {_int(v)}" for k, v in sorted(rec.items()) if k not in (*keys, "at_window")]
     line += (" · " + " · ".join(extra)) if extra else ""
     lost = int(_num(rec.get("lost")) or 0)
     parts = [int(_num(rec.get(k)) or 0) for k in keys[1:]]
     verdict = "every request is accounted for." if lost == 0 else f"**{lost:,} requests lost.**"
     if "sent" in rec and all(k in rec for k in keys[1:]) and sum(parts) != int(_num(rec["sent"]) or 0):
         verdict += f" The parts add up to {sum(parts):,}, not {_int(rec['sent'])} sent."
+    verdict += at_window_sentence(rec.get("at_window"))
     out.append(Para(f"{line}: {verdict}", "p" if lost == 0 else "alert"))
     ledgers = obj(r.get("ledgers"))
     if ledgers:

@@ -107,6 +107,14 @@ def test_a_flow_without_latencies_and_a_report_with_only_a_schema_version_compar
     assert capsys.readouterr().err == ""
 
 
+def test_the_printed_table_shows_run_names_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _write(tmp_path / "a", _report("outage[v2] [/]"))
+    b = _write(tmp_path / "b", _report("[bold]x"))
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "outage[v2] [/]" in out and "[bold]x" in out
+
+
 @pytest.mark.parametrize(("doc", "found"), [
     ({}, "an object without schema_version"),
     ({"schema_version": 99}, "schema_version 99"),
