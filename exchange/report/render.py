@@ -145,7 +145,7 @@ def _headline(r: dict[str, Any]) -> list[Block]:
     rate = sum(_num(f.get("throughput_per_s")) or 0.0 for f in flows.values())
     worst = max(flows.items(), default=None,
                 key=lambda kv: (_num(obj(kv[1].get("latency_ms")).get("p99")) or -1, kv[0]))
-    summary = (f"**{total:,} requests**, {ok:,} ok ({_pct(ok, total)}), {total - ok:,} failed; "
+    summary = (f"**{total:,} requests**, {ok:,} ok ({_pct(ok, total)}), {total - ok:,} refused or failed; "
                f"{_rate(rate)} ok/s over {len(flows)} flow{'s' if len(flows) != 1 else ''}")
     if worst and _num(obj(worst[1].get("latency_ms")).get("p99")) is not None:
         summary += f"; worst p99 {_ms(worst[1]['latency_ms']['p99'])} ms (`{worst[0]}`)"

@@ -91,6 +91,16 @@ def test_the_ok_per_s_note_names_the_measured_window(tmp_path: Path) -> None:
     assert "| `identity.verify` | 1,000 | 1,000 | 0 | – | match 1,000 | 58.8 | 18.3 | – | 53.5 | – | – |" in lines
 
 
+def test_the_headline_counts_refusals_with_failures_as_the_reconciliation_splits_them(tmp_path: Path) -> None:
+    # key-compromise: 70 requests refused after the revocation, none failed to get through
+    report = _direct_run()
+    report["flows"]["identity.verify"] |= {"count": 1070, "failed_by_reason": {"untrusted_key": 70}}
+    report["reconciliation"] |= {"sent": 1070, "rejected": 70}
+    lines = _md(tmp_path, report)
+    assert ("**1,070 requests**, 1,000 ok (93.5 %), 70 refused or failed; 58.8 ok/s over 1 flow; "
+            "worst p99 53.5 ms (`identity.verify`).") in lines
+
+
 # ------------------------------------------------------------------------------ the printed summary
 
 
