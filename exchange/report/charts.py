@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["CHARTS", "Chart", "Labels", "draw_charts", "find_cjk_font"]
+__all__ = ["CHARTS", "Chart", "Labels", "draw_charts", "find_cjk_font", "load_end"]
 
 #: Fonts tried first, best first; any other installed font that covers the probe
 #: characters is used after these.
@@ -305,9 +305,26 @@ def draw_timeseries(report: dict[str, Any], labels: Labels) -> bytes | None:
     handles, names = top.get_legend_handles_labels()
     handles += [Patch(color=_fault_colour(k, kinds), alpha=0.3) for k in kinds]
     names += [labels.safe(f"fault: {k}") for k in kinds]
+    end = load_end(report)
+    if end is not None and tt[0] < end < tt[-1]:  # what completes after it is the load's tail, not an outage
+        for ax in (top, bottom):
+            ax.axvline(end, color="#555555", linestyle=":", linewidth=1.2)
+        handles.append(top.lines[-1])
+        names.append(f"end of the load ({end:g} s)")
     top.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
+
+
+def load_end(report: dict[str, Any]) -> float | None:
+    """Seconds since the load started at which it stopped sending: the planned duration, or
+    the measured one when the run was interrupted earlier (None if the report has neither).
+    Requests still in flight complete after it, so the time series' last seconds fall off."""
+    planned = _num(obj(report.get("scenario")).get("duration_s"))
+    measured = _num(report.get("duration_s"))
+    if planned is None:
+        return measured if report.get("interrupted") else None
+    return min(planned, measured) if report.get("interrupted") and measured is not None else planned
 
 
 def draw_matrix(report: dict[str, Any], labels: Labels) -> bytes | None:
