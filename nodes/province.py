@@ -46,6 +46,8 @@ from tongban.v1 import (
 __all__ = ["WINDOW_CLIENT", "ProvinceNode"]
 
 log = logging.getLogger(__name__)
+#: After this long registering with the hub, a province says it is still waiting (it waits up to 30 s).
+_SAY_WAITING_S = 3.0
 
 #: Common name of the client certificate that service windows (and the load
 #: generator standing in for them) present to WindowService.
@@ -224,9 +226,15 @@ class ProvinceNode:
                                          carries=sorted(self.carried))
         env = seal(payloads.REGISTRATION, reg.SerializeToString(), self.core.signer).to_pb()
         self.core.record("sent", env, peer=HUB_CODE, header=header)
+        call = self._hub.Register(services_pb2.RegisterRequest(envelope=env), timeout=timeout_s,
+                                  wait_for_ready=True)
         try:
-            reply = await self._hub.Register(services_pb2.RegisterRequest(envelope=env),
-                                             timeout=timeout_s, wait_for_ready=True)
+            answer = asyncio.ensure_future(call)
+            done, _ = await asyncio.wait([answer], timeout=min(_SAY_WAITING_S, timeout_s))
+            if not done:  # a hub that is not up yet, or the wrong address: say so, then go on waiting
+                log.warning("node %s: waiting for the hub at %s to answer (up to %g s in all)",
+                            self.code, self.hub_target, timeout_s)
+            reply = await answer
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e, hop=f"hub at {self.hub_target}") from None
         self.core.accept_directory(DsseEnvelope.from_pb(reply.directory))
