@@ -231,10 +231,11 @@ async def start_server(
     front = TlsGate(tls.chain_pem, tls.key_pem, tls.root_pem, backend, on_refused)
     try:
         port = await front.start(host.strip("[]"), int(port_text or 0))
-    except OSError as e:
+    except BaseException as e:  # a bad port too: stop the server now, not in its __del__ after the loop closed
         await server.stop(None)
-        # grpc's wording when it binds the port itself, which `tongban node` explains
-        raise OSError(f"Failed to bind to address {listen}; {e.strerror or e}") from e
+        if isinstance(e, OSError):  # grpc's wording when it binds the port itself, which `tongban node` explains
+            raise OSError(f"Failed to bind to address {listen}; {e.strerror or e}") from e
+        raise
     _GATES.append(front)
     names = tuple(name for _, _, name in services)
     await mark_serving(health, names)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from certs.pki import HUB_CODE
+from exchange.errors import ConfigError
 from nodes.link import Link, LinkShim, Paths
 
 if TYPE_CHECKING:
@@ -221,7 +222,8 @@ async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path
 
     host, _, port_text = listen.rpartition(":")
     if len(codes) > 1 and port_text not in ("0", ""):
-        raise SystemExit(f"--listen {listen}: several provinces in one process need port 0 (one port each)")
+        raise ConfigError(f"--listen: several provinces in one process need port 0 (each gets a free port), "
+                          f"found {listen!r}")  # as tongban node words it, for callers that skip its checks
     shim = load_links(links)
     observer, metrics = _start_metrics(metrics_port)
     try:
