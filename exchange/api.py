@@ -62,10 +62,13 @@ class Report:
     @classmethod
     def load(cls, run_dir: Path) -> Report:
         path = Path(run_dir) / "report.json"
+        from exchange.report._schema import expect_report
+
         try:
-            return cls(json.loads(path.read_text(encoding="utf-8")), Path(run_dir))
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ConfigError(f"{path}: expected a report.json written by a tongban run: {e}") from e
+        return cls(expect_report(doc, path), Path(run_dir))
 
     @property
     def flows(self) -> dict[str, dict[str, Any]]:

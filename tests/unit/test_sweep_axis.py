@@ -167,3 +167,16 @@ def test_the_cli_refuses_a_bad_combination_before_any_point_runs(
         f"tongban: error: --set load.duration_s=2: {scenario_file}: load.ramps[0].at_s: expected a number at least "
         "0 and less than load.duration_s (2), found 3.0")
     assert no_runs == [] and not (out / "sweep.json").exists()
+
+
+def test_a_script_reading_a_run_that_is_not_a_report_gets_one_line(tmp_path: Path) -> None:
+    from exchange.api import Report
+
+    with pytest.raises(ConfigError) as e:
+        Report.load(tmp_path)
+    assert str(e.value).startswith(f"{tmp_path / 'report.json'}: expected a report.json written by a tongban run: ")
+    (tmp_path / "report.json").write_text('{"schema_version": 99}', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        Report.load(tmp_path)
+    assert str(e.value) == (f"{tmp_path / 'report.json'}: expected a tongban report.json (an object with "
+                            "schema_version 1), found schema_version 99")
