@@ -339,6 +339,7 @@ class ChainWriter:
                     f"ledger {self.path}: writer did not stop within {timeout_s:g} s "
                     f"({self._appended - self._committed} entries not committed)"
                 )
+            self._release()  # closed: also when its last commit failed (the pump keeps the lock then)
             if self._error is not None:
                 raise self._failure()
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,16 +242,19 @@ async def start_server(
     return Served(server, port, front, health, names)
 
 
-def not_serving_when_ledger_fails(served: Served, ledger: Any, code: str) -> None:
-    """Turn ``served``'s health NOT_SERVING if node ``code``'s ledger writer fails: the node
-    then refuses every request as UNAVAILABLE (``NodeCore.ensure_recording``), and health
-    checks, load balancers and ``tongban`` runners see it too."""
+def not_serving_when_ledger_fails(current: Callable[[], Served | None], ledger: Any, code: str) -> None:
+    """Turn the health of node ``code``'s server (``current()``: the one serving then, as a node
+    taken down and brought up again serves anew) NOT_SERVING if its ledger writer fails: the
+    node then refuses every request as UNAVAILABLE (``NodeCore.ensure_recording``), and health
+    checks, load balancers and ``tongban`` runners see it too. Call it once per node."""
     loop = asyncio.get_running_loop()
 
     def spawn() -> None:
-        task = loop.create_task(served.not_serving())
-        served._tasks.add(task)
-        task.add_done_callback(served._tasks.discard)
+        served = current()
+        if served is not None:
+            task = loop.create_task(served.not_serving())
+            served._tasks.add(task)
+            task.add_done_callback(served._tasks.discard)
 
     def failed(error: Exception) -> None:  # on the ledger's thread
         _log.error("node %s: its ledger failed, so it reports NOT_SERVING and refuses work: %s", code, error)

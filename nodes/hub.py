@@ -74,30 +74,36 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
         tls_gate: bool = True,
     ) -> None:
         self.core = NodeCore(code=HUB_CODE, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
-        self.pki_dir = pki_dir
-        self.access_rules = access_rules
-        self.validity_s = directory_validity_s
-        self.forward_timeout_s = forward_timeout_s
-        self.links = links or LinkShim()
-        self.topology = topology
-        self.transport = check_transport(transport)
-        self.tls_gate = tls_gate
-        self._listen = ""
-        self._republisher: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.codes = [c for c in load_pki_manifest(pki_dir)["codes"] if c != HUB_CODE]
-        self.members = {HUB_CODE: self._member(HUB_CODE, "国家政务服务平台", directory_pb2.MEMBER_KIND_HUB)}
-        for code in self.codes:
-            self.members[code] = self._member(code, province(code).name_zh, directory_pb2.MEMBER_KIND_PROVINCE)
-        self.catalogue = self._catalogue(data_dir)
-        self.revocations: list[tuple[str, int, str]] = []
-        self.version = 0
-        #: co-hosting: the provinces each host's own registration says it carries
-        self.carries: dict[str, frozenset[str]] = {}
-        self._load_state()
-        self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, StreamMux]] = {}
-        self.server: Served | None = None
-        self.publish()
+        try:
+            self.pki_dir = pki_dir
+            self.access_rules = access_rules
+            self.validity_s = directory_validity_s
+            self.forward_timeout_s = forward_timeout_s
+            self.links = links or LinkShim()
+            self.topology = topology
+            self.transport = check_transport(transport)
+            self.tls_gate = tls_gate
+            self._listen = ""
+            self._republisher: asyncio.Task[None] | None = None
+            self._tasks: set[asyncio.Task[None]] = set()
+            self.codes = [c for c in load_pki_manifest(pki_dir)["codes"] if c != HUB_CODE]
+            self.members = {HUB_CODE: self._member(HUB_CODE, "国家政务服务平台", directory_pb2.MEMBER_KIND_HUB)}
+            for code in self.codes:
+                self.members[code] = self._member(code, province(code).name_zh, directory_pb2.MEMBER_KIND_PROVINCE)
+            self.catalogue = self._catalogue(data_dir)
+            self.revocations: list[tuple[str, int, str]] = []
+            self.version = 0
+            #: co-hosting: the provinces each host's own registration says it carries
+            self.carries: dict[str, frozenset[str]] = {}
+            self._load_state()
+            self._channels: dict[tuple[str, str], tuple[grpc.aio.Channel, StreamMux]] = {}
+            self.server: Served | None = None
+            self._watching_ledger = False
+            self.publish()
+        except BaseException:  # the rest of setting up failed: let the ledger's file go now
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self.core.close()
+            raise
 
     # -- directory ---------------------------------------------------------
     def _member(self, code: str, name: str, kind: int) -> MemberInfo:
@@ -199,7 +205,9 @@ class HubNode(services_pb2_grpc.HubServiceServicer):
             on_undecodable=self.core.record_undecodable, gate=self.tls_gate,
             on_refused=self.core.record_handshake_refusal,
         )
-        not_serving_when_ledger_fails(self.server, self.core.ledger, HUB_CODE)
+        if not self._watching_ledger:  # once: a node brought up again serves anew
+            self._watching_ledger = True
+            not_serving_when_ledger_fails(lambda: self.server, self.core.ledger, HUB_CODE)
         return self.server.port
 
     async def go_down(self) -> None:

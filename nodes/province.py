@@ -130,35 +130,41 @@ class ProvinceNode:
         self.tls_gate = tls_gate
         self.code = code
         self.core = NodeCore(code=code, pki_dir=pki_dir, data_dir=data_dir, clock=clock)
-        issuer = self.core.creds.issuer_signer
-        if issuer is None:
-            raise TongbanError(f"node {code} has no e-certificate issuing authority key in {pki_dir}")
-        self.store = ProvinceStore(data_dir / f"{code}.sqlite", code=code)
-        self.transfers = TransferStore(data_dir / f"{code}.sqlite", code=code, issuer_code=self.store.meta("issuer_code"),
-                                       issuer_name=self.store.meta("issuer_name"))
-        self.answerer = Answerer(code=code, store=self.store, issuer=issuer, transfers=self.transfers)
-        self.hub_target = hub
-        self.request_timeout_s = request_timeout_s
-        self.lifetime_ms = message_lifetime_ms
-        self.refresh_s = directory_refresh_s
-        self.links = links or LinkShim()
-        self._listen = ""
-        self.server: Served | None = None
-        self.endpoint = ""
-        self._hub_channel: grpc.aio.Channel | None = None
-        self._hub: services_pb2_grpc.HubServiceStub | None = None
-        self._hub_mux: StreamMux | None = None
-        self._refresher: asyncio.Task[None] | None = None
-        self._peers: dict[str, tuple[str, grpc.aio.Channel, StreamMux]] = {}
-        self.host = host
-        #: co-hosted provinces whose requests arrive on this node's server
-        self.carried: dict[str, ProvinceNode] = {}
-        #: a host taken down keeps serving the provinces it carries, refusing its own calls
-        self.down = False
-        self._registered_carries: frozenset[str] = frozenset()  # as the hub last heard them
-        self._stopping = False
-        if host is not None:
-            host.carried[code] = self
+        try:
+            issuer = self.core.creds.issuer_signer
+            if issuer is None:
+                raise TongbanError(f"node {code} has no e-certificate issuing authority key in {pki_dir}")
+            self.store = ProvinceStore(data_dir / f"{code}.sqlite", code=code)
+            self.transfers = TransferStore(data_dir / f"{code}.sqlite", code=code, issuer_code=self.store.meta("issuer_code"),
+                                           issuer_name=self.store.meta("issuer_name"))
+            self.answerer = Answerer(code=code, store=self.store, issuer=issuer, transfers=self.transfers)
+            self.hub_target = hub
+            self.request_timeout_s = request_timeout_s
+            self.lifetime_ms = message_lifetime_ms
+            self.refresh_s = directory_refresh_s
+            self.links = links or LinkShim()
+            self._listen = ""
+            self.server: Served | None = None
+            self._watching_ledger = False
+            self.endpoint = ""
+            self._hub_channel: grpc.aio.Channel | None = None
+            self._hub: services_pb2_grpc.HubServiceStub | None = None
+            self._hub_mux: StreamMux | None = None
+            self._refresher: asyncio.Task[None] | None = None
+            self._peers: dict[str, tuple[str, grpc.aio.Channel, StreamMux]] = {}
+            self.host = host
+            #: co-hosted provinces whose requests arrive on this node's server
+            self.carried: dict[str, ProvinceNode] = {}
+            #: a host taken down keeps serving the provinces it carries, refusing its own calls
+            self.down = False
+            self._registered_carries: frozenset[str] = frozenset()  # as the hub last heard them
+            self._stopping = False
+            if host is not None:
+                host.carried[code] = self
+        except BaseException:  # the rest of setting up failed: let the ledger's file go now
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self.core.close()
+            raise
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self, listen: str, *, advertise_host: str | None = None) -> int:
@@ -193,7 +199,9 @@ class ProvinceNode:
             on_undecodable=self.core.record_undecodable, gate=self.tls_gate,
             on_refused=self.core.record_handshake_refusal,
         )
-        not_serving_when_ledger_fails(self.server, self.core.ledger, self.code)
+        if not self._watching_ledger:  # once: a node brought up again serves anew
+            self._watching_ledger = True
+            not_serving_when_ledger_fails(lambda: self.server, self.core.ledger, self.code)
         return self.server.port
 
     async def go_down(self) -> None:
@@ -228,8 +236,8 @@ class ProvinceNode:
         self.core.record("sent", env, peer=HUB_CODE, header=header)
         call = self._hub.Register(services_pb2.RegisterRequest(envelope=env), timeout=timeout_s,
                                   wait_for_ready=True)
+        answer = asyncio.ensure_future(call)
         try:
-            answer = asyncio.ensure_future(call)
             done, _ = await asyncio.wait([answer], timeout=min(_SAY_WAITING_S, timeout_s))
             if not done:  # a hub that is not up yet, or the wrong address: say so, then go on waiting
                 log.warning("node %s: waiting for the hub at %s to answer (up to %g s in all)",
@@ -237,6 +245,9 @@ class ProvinceNode:
             reply = await answer
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e, hop=f"hub at {self.hub_target}") from None
+        finally:
+            if not answer.done():  # this start was cancelled (Ctrl-C): the call goes with it
+                answer.cancel()
         self.core.accept_directory(DsseEnvelope.from_pb(reply.directory))
         self._registered_carries = frozenset(reg.carries)
 

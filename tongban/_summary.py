@@ -77,8 +77,10 @@ def print_summary(report: dict[str, Any], out_dir: Path, console: Console | None
         line = "reconciliation: " + ", ".join(f"{k} {_count(rec.get(k))}"
                                               for k in ("sent", "delivered", "rejected", "failed", "lost"))
         at_window = {str(k): int(num(v) or 0) for k, v in sorted(obj(rec.get("at_window")).items()) if num(v)}
-        if at_window:  # never reached a ledger: outside the counts above
+        if at_window:  # refused or unreachable windows sent nothing on: outside the counts above
             line += "; failed at the window, outside these: " + escape(", ".join(f"{k} {v}" for k, v in at_window.items()))
+            if "window_deadline_exceeded" in at_window:
+                line += " (one the window did not answer in time may have gone on, and is then counted)"
         if ledgers:
             rows = sum(int(num(v.get("rows")) or 0) for v in ledgers.values())
             broken = [code for code, v in ledgers.items() if v.get("verified") is not True]

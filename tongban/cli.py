@@ -15,6 +15,7 @@ import re
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from exchange.errors import ConfigError, TongbanError
 from tongban import runtime
@@ -228,9 +229,11 @@ def _cmd_pki(a: argparse.Namespace) -> int:
 _WORLD_FILE = re.compile(r"world\.json(\.tmp)?|\d{6}\.sqlite(\.tmp|\.lock)?(-wal|-shm|-journal)?")
 
 
-def _clear_world_dir(directory: Path, *, force: bool) -> None:
+def _clear_world_dir(directory: Path, *, force: bool, locks: list[Any]) -> None:
     """Refuse a ``directory`` that holds anything (a world's ledgers would be lost); with
-    ``force``, delete the world's files there (other files stay)."""
+    ``force``, delete the world's files there (other files stay), holding each ledger's
+    writer lock (appended to ``locks``, for the caller to release once the new world is
+    written: a node started meanwhile is refused rather than left on a replaced file)."""
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory}: expected an empty or new directory, found a file")
     entries = sorted(directory.iterdir()) if directory.is_dir() else []
@@ -243,18 +246,13 @@ def _clear_world_dir(directory: Path, *, force: bool) -> None:
     from exchange._ledger_db import WriterLock
 
     # A node still running on it holds its ledger's lock: refuse (naming it) before deleting anything.
-    locks = []
-    try:
-        for entry in entries:
-            if re.fullmatch(r"\d{6}\.sqlite", entry.name) and entry.is_file():
-                locks.append(WriterLock.acquire(entry))
-        for entry in entries:
-            if _WORLD_FILE.fullmatch(entry.name) and (entry.is_file() or entry.is_symlink()) \
-                    and not entry.name.endswith(".lock"):
-                entry.unlink()
-    finally:
-        for lock in locks:
-            lock.release()  # removes its lock file
+    for entry in entries:
+        if re.fullmatch(r"\d{6}\.sqlite", entry.name) and entry.is_file():
+            locks.append(WriterLock.acquire(entry))
+    for entry in entries:
+        if _WORLD_FILE.fullmatch(entry.name) and (entry.is_file() or entry.is_symlink()) \
+                and not entry.name.endswith(".lock"):
+            entry.unlink()
 
 
 def _cmd_world(a: argparse.Namespace) -> int:
@@ -264,9 +262,14 @@ def _cmd_world(a: argparse.Namespace) -> int:
 
     if not 0 < a.scale <= 1:  # before --force deletes anything
         raise ConfigError(f"--scale: expected a fraction of the population in (0, 1], found {a.scale:g}")
-    _clear_world_dir(a.dir, force=a.force)
-    t0 = time.perf_counter()
-    m = generate_world(a.dir, scale=a.scale, seed=a.seed)
+    locks: list[Any] = []
+    try:
+        _clear_world_dir(a.dir, force=a.force, locks=locks)
+        t0 = time.perf_counter()
+        m = generate_world(a.dir, scale=a.scale, seed=a.seed)
+    finally:
+        for lock in locks:
+            lock.release()  # removes its lock file
     persons = sum(c["persons"] for c in m.counts.values())
     certs = sum(c["ecerts"] for c in m.counts.values())
     print(f"world in {a.dir}: {persons} persons, {certs} e-certificates, "

@@ -70,7 +70,9 @@ def test_the_report_and_the_summary_say_what_failed_at_the_window(tmp_path: Path
                     "or could not be reached, sent nothing on, so no ledger has it.")
     assert line == ("reconciliation: sent 0, delivered 0, rejected 0, failed 0, lost 0; "
                     "failed at the window, outside these: window_unavailable 110")
-    para, _ = _rendered(tmp_path, {"window_deadline_exceeded": 1})
+    para, line = _rendered(tmp_path, {"window_deadline_exceeded": 1})
+    assert line.endswith("failed at the window, outside these: window_deadline_exceeded 1 (one the window did not "
+                         "answer in time may have gone on, and is then counted)")
     assert para.endswith("(window_deadline_exceeded 1). A window that refused a submission, or could not be "
                          "reached, sent nothing on, so no ledger has it; one that did not answer in time may have "
                          "sent it on, and then it is counted above.")

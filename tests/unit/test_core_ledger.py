@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from exchange.errors import ConfigError, LedgerError, PeerUnavailableError
+from exchange.errors import ConfigError, LedgerError, PeerUnavailableError, TongbanError
 from exchange.ledger import read_entries
 from nodes._status import status_of
 from nodes.core import NodeCore
@@ -75,3 +75,16 @@ def test_a_node_whose_ledger_failed_refuses_work_as_unavailable(pki_dir: Path, t
         assert info.value.code == "unavailable"
     with pytest.raises(LedgerError, match="writer failed and stopped"):
         core.close()
+
+
+def test_a_node_that_fails_to_set_up_lets_its_ledger_go_at_once(pki_dir: Path, tmp_path: Path) -> None:
+    from nodes.province import ProvinceNode
+
+    for make in (lambda: HubNode(pki_dir=pki_dir, data_dir=tmp_path),  # no world here: both fail after the ledger
+                 lambda: ProvinceNode(code="440000", pki_dir=pki_dir, data_dir=tmp_path, hub="127.0.0.1:1")):
+        errors = []
+        for _ in range(2):  # the same error twice: not "this process is already writing this ledger"
+            with pytest.raises(TongbanError) as info:
+                make()
+            errors.append(str(info.value))
+        assert errors[0] == errors[1] and "already writing" not in errors[0], errors
