@@ -249,7 +249,11 @@ class NodeCore:
 
     def record_handshake_refusal(self, address: str, reason: str, message: str) -> None:
         """Ledger a connection refused during the mTLS handshake (no envelope was
-        ever read from it): the peer is its network address, the outcome the reason."""
+        ever read from it): the peer is its network address, the outcome the reason. A node
+        whose ledger failed cannot keep it: logged once per refusal, without a traceback."""
+        if self.ledger.failure() is not None:
+            log.warning("node %s: refused handshake not ledgered (the ledger failed): %s", self.code, message)
+            return
         self._record_headless(peer=address, outcome=reason, reason=message)
 
     def close(self) -> None:

@@ -159,8 +159,9 @@ def _headline(r: dict[str, Any]) -> list[Block]:
             _node(n, obj(r.get("provinces"))) for n in provs[:12]) + (" …" if len(provs) > 12 else "")
     else:
         which = _DASH
-    file_ = f" (`{sc['file']}`" + (f", sha256 `{str(sc['sha256'])[:16]}…`)" if sc.get("sha256") else ")") \
-        if sc.get("file") else ""
+    scenario_file = sc.get("file") or sc.get("path")  # "path" in reports written before 2026-12-08
+    file_ = f" (`{scenario_file}`" + (f", sha256 `{str(sc['sha256'])[:16]}…`)" if sc.get("sha256") else ")") \
+        if scenario_file else ""
     rows = [
         ("scenario", f"{name}{file_}"),
         ("started", str(r.get("started_at") or _DASH)),

@@ -49,7 +49,8 @@ def test_a_second_hub_on_a_data_dir_is_refused_before_it_writes_anything(
     assert hub_version(db) == "2"
 
 
-def test_a_node_whose_ledger_failed_refuses_work_as_unavailable(pki_dir: Path, tmp_path: Path) -> None:
+def test_a_node_whose_ledger_failed_refuses_work_as_unavailable(pki_dir: Path, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
     core = NodeCore(code="440000", pki_dir=pki_dir, data_dir=tmp_path)
     db = tmp_path / "440000.sqlite"
     core.ensure_recording()  # a working ledger: nothing to refuse
@@ -64,7 +65,6 @@ def test_a_node_whose_ledger_failed_refuses_work_as_unavailable(pki_dir: Path, t
         core.ensure_recording,
         lambda: core.open(envelope_pb2.Envelope(), expect="request"),  # refused before it is read
         lambda: core.retry_of(envelope_pb2.Envelope(), "000000"),
-        lambda: core.record_handshake_refusal("127.0.0.1:9", "tls_bad_cert", "another"),
         lambda: core.record("received", envelope_pb2.Envelope(), peer="000000"),
     ]
     for call in calls:
@@ -73,6 +73,10 @@ def test_a_node_whose_ledger_failed_refuses_work_as_unavailable(pki_dir: Path, t
         assert str(info.value) == expected
         assert status_of(info.value) == grpc.StatusCode.UNAVAILABLE
         assert info.value.code == "unavailable"
+    # a refused handshake (the TLS gate's hook) is logged, not raised into the gate with a traceback
+    with caplog.at_level(logging.WARNING, logger="nodes.core"):
+        core.record_handshake_refusal("127.0.0.1:9", "tls_bad_cert", "another")
+    assert caplog.messages[-1] == "node 440000: refused handshake not ledgered (the ledger failed): another"
     with pytest.raises(LedgerError, match="writer failed and stopped"):
         core.close()
 

@@ -185,3 +185,10 @@ def test_report_refuses_what_is_not_a_report_json_in_one_line(doc: Any, found: s
     run = _write(tmp_path / "run", doc)
     assert _cli(["report", str(run)], capsys) == (2, "", f"tongban: error: {run}/report.json: {EXPECTED} {found}\n")
     assert not (run / "report.md").exists()
+
+
+def test_a_report_written_before_scenario_file_still_names_its_file(tmp_path: Path) -> None:
+    report = _direct_run()
+    report["scenario"] |= {"path": "scenarios/hub-outage-direct.toml", "sha256": "ab" * 32}
+    assert ("| scenario | hub-outage-direct (`scenarios/hub-outage-direct.toml`, sha256 `abababababababab…`) |"
+            in _md(tmp_path, report))
