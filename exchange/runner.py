@@ -212,7 +212,8 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
                               "--topology", scenario.topology], "hub-000000")
         hub_endpoint = children.wait_ready(hub, [HUB_CODE])[HUB_CODE]
         groups = _pack(scenario.nodes, scenario.province_processes)
-        progress.phase(f"starting {len(scenario.nodes)} provinces in {len(groups)} processes")
+        progress.phase(f"starting {len(scenario.nodes)} provinces in {len(groups)} "
+                       f"process{'es' * (len(groups) != 1)}")
         cohost = ["--cohost"] if scenario.cohost else []
         procs = [children.start(["node", "province", *g, *common, "--listen", "127.0.0.1:0",
                                  "--hub", hub_endpoint, *cohost], f"province-{i}") for i, g in enumerate(groups)]
