@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exchange.geo import HUB_CODE, PROVINCES
+from exchange.report._axes import MIN_SAMPLES, latency_gaps, plain_log_axis
 from exchange.report._schema import array as _list
 from exchange.report._schema import obj
 
@@ -194,10 +195,10 @@ def draw_latency_cdf(report: dict[str, Any], labels: Labels) -> bytes | None:
         tail = [(x, 1.0 - y) for x, y in zip(xs, ys, strict=True) if 1.0 - y > 1e-6]
         if tail:
             right.plot([t[0] for t in tail], [t[1] for t in tail], **style)
+    xs_all = [x for pts, _ in flows.values() for x, _ in pts]
+    plain_log_axis((left, right), min(xs_all), max(xs_all))
     for ax in (left, right):
-        ax.set_xscale("log")
         ax.set_xlabel("latency (ms, log scale)")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     left.set_ylim(0, 1.01)
     left.set_ylabel("fraction of successful requests ≤ x")
     left.set_title("Latency CDF per flow")
@@ -277,7 +278,8 @@ def draw_timeseries(report: dict[str, Any], labels: Labels) -> bytes | None:
         vals = [_num(v) for v in _list(ts.get(key))][:n]
         return [math.nan if v is None else v for v in vals] + [math.nan] * (n - len(vals))
 
-    ok, failed, p99 = series("ok"), series("failed"), series("p99_ms")
+    ok, failed = series("ok"), series("failed")
+    p99 = latency_gaps(ok, series("p99_ms"))  # no ok request that second: a gap, not 0 ms
     # Each value covers [t, t + 1): repeat the last one at t_end so the last second shows.
     tt, ok, failed, p99 = tt + [tt[-1] + 1], ok + ok[-1:], failed + failed[-1:], p99 + p99[-1:]
     ok0 = [0.0 if math.isnan(v) else v for v in ok]
@@ -291,7 +293,7 @@ def draw_timeseries(report: dict[str, Any], labels: Labels) -> bytes | None:
     top.set_title("Throughput and p99 latency per second")
     bottom.step(tt, p99, where="post", color="#1f77b4", linewidth=1.5, label="p99")
     if "p50_ms" in ts:
-        p50 = series("p50_ms")
+        p50 = latency_gaps(ok, series("p50_ms"))
         bottom.step(tt, p50 + p50[-1:], where="post", color="#1f77b4", linewidth=1, linestyle="--",
                     label="p50")
     bottom.set_ylabel("latency (ms)")
@@ -382,8 +384,9 @@ def draw_province_p99(report: dict[str, Any], labels: Labels) -> bytes | None:
     for code, p in sorted(obj(report.get("provinces")).items()):
         p = obj(p)
         p99, sent = _num(p.get("p99_ms")), int(_num(p.get("sent")) or 0)
+        ok = _num(p.get("ok"))  # the p99's sample: the successful requests
         if p99 is not None and sent:
-            rows.append((p99, _num(p.get("p50_ms")), str(code), sent))
+            rows.append((p99, _num(p.get("p50_ms")), str(code), sent, sent if ok is None else int(ok)))
     if not rows:
         return None
     rows.sort(key=lambda r: (-r[0], r[2]))
@@ -391,12 +394,18 @@ def draw_province_p99(report: dict[str, Any], labels: Labels) -> bytes | None:
     ax = fig.subplots()
     ax.grid(axis="y", visible=False)
     y = range(len(rows))
-    ax.barh(y, [r[0] for r in rows], color="#1f77b4", alpha=0.85, label="p99")
+    few = [r[4] < MIN_SAMPLES for r in rows]  # a p99 of 1 or 2 requests is no tail: drawn hatched grey
+    for part, style in ((False, {"color": "#1f77b4", "label": "p99"}),
+                        (True, {"color": "#c7c7c7", "hatch": "///", "edgecolor": "#7f7f7f",
+                                "label": f"p99 of n<{MIN_SAMPLES} ok (unreliable)"})):
+        if part in few:
+            ax.barh([i for i in y if few[i] == part], [r[0] for r, f in zip(rows, few, strict=True) if f == part],
+                    alpha=0.85, **style)
     p50 = [(i, r[1]) for i, r in enumerate(rows) if r[1] is not None]
     if p50:
         ax.plot([v for _, v in p50], [i for i, _ in p50], "|", color="black", markersize=12,
                 markeredgewidth=2, label="p50")
-    ax.set_yticks(list(y), [f"{labels.province(r[2])} (n={r[3]:,})" for r in rows])
+    ax.set_yticks(list(y), [f"{labels.province(r[2])} ({r[4]:,} of {r[3]:,} ok)" for r in rows])
     ax.invert_yaxis()
     hi = max(r[0] for r in rows)
     for i, r in enumerate(rows):

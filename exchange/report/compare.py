@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from exchange.report._axes import latency_gaps
 from exchange.report._schema import array, expect_report, num, obj
+from exchange.report.charts import load_end
 
 __all__ = ["comparison_rows", "draw_comparison", "run_labels"]
 
@@ -96,6 +98,26 @@ def _series(r: dict[str, Any], key: str) -> tuple[list[float], list[float]]:
     return [float(t) for t, _ in pairs], [math.nan if v is None else v for _, v in pairs]
 
 
+def _steps(r: dict[str, Any], key: str) -> tuple[list[float], list[float]]:
+    """(t, values) to draw as steps (where="post"): each value covers [t, t + 1), so the last one
+    is repeated at its second's end; a latency is a gap for a second with no successful request."""
+    t, vals = _series(r, key)
+    if key != "ok":
+        vals = latency_gaps(_series(r, "ok")[1], vals)
+    return (t + [t[-1] + 1], vals + vals[-1:]) if t else (t, vals)
+
+
+def _load_ends(checked: list[tuple[Path, dict[str, Any]]], labels: list[str]) -> list[tuple[str, float]]:
+    """(run label, seconds) of each run whose load stopped before its data ends (the seconds after
+    hold only requests still in flight: their fall is the load's tail, not a collapse)."""
+    out = []
+    for (_, r), label in zip(checked, labels, strict=True):
+        end, t = load_end(r), _series(r, "ok")[0]
+        if end is not None and t and t[0] < end < t[-1] + 1:
+            out.append((label, end))
+    return out
+
+
 def _run_end(r: dict[str, Any]) -> float | None:
     """Where the run's data ends (seconds since the load started): the last second's end, else duration_s."""
     t, _ = _series(r, "ok")
@@ -128,8 +150,18 @@ def draw_comparison(runs: Runs, out_dir: Path) -> list[Path]:
     for key, ylabel, name in (("ok", "successful requests per second", "compare_throughput.png"),
                               ("p99_ms", "p99 latency per second (ms)", "compare_p99.png")):
         fig, ax = plt.subplots(figsize=(9, 4.5))
+        colours: dict[str, str] = {}
         for (_, r), label in zip(checked, labels, strict=True):
-            ax.plot(*_series(r, key), label=label.replace("$", r"\$"), linewidth=1.5)
+            (line,) = ax.step(*_steps(r, key), where="post", label=label.replace("$", r"\$"), linewidth=1.5)
+            colours[label] = line.get_color()
+        ends = _load_ends(checked, labels)
+        if ends and len(ends) == len(checked) and len({e for _, e in ends}) == 1:
+            ax.axvline(ends[0][1], color="#555555", linestyle=":", linewidth=1.2,
+                       label=f"end of the load ({ends[0][1]:g} s)")
+        else:
+            for label, end in ends:
+                ax.axvline(end, color=colours[label], linestyle=":", linewidth=1.2,
+                           label=f"end of the load: {label} ({end:g} s)".replace("$", r"\$"))
         shown = set()
         for _, r in checked:
             for span in _fault_spans(r):
@@ -139,6 +171,7 @@ def draw_comparison(runs: Runs, out_dir: Path) -> list[Path]:
         ax.set_xlabel("time since load start (s)")
         ax.set_ylabel(ylabel)
         ax.set_title(ylabel.capitalize() + " — fault windows shaded")
+        ax.set_ylim(bottom=0)  # from 0: a few ms between runs must not look like a doubling
         ax.grid(alpha=0.3)
         ax.legend()
         path = out_dir / name
