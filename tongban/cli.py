@@ -302,6 +302,8 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
     from exchange.scenario import load_scenario
     from exchange.sweep import parse_axis, sweep
 
+    if a.budget_ms is not None and not 0 < a.budget_ms < float("inf"):
+        raise ConfigError(f"--budget-ms: expected a p99 budget in ms greater than 0, found {a.budget_ms:g}")
     scenario = load_scenario(a.file, overrides={"duration_s": a.duration, "seed": a.seed})
     axes = [parse_axis(s) for s in a.axes]
     out = a.out or Path("runs") / f"sweep-{scenario.name}-{datetime.now():%Y%m%d-%H%M%S}"

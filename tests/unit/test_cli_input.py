@@ -170,3 +170,14 @@ def test_run_script_refuses_duration_it_would_ignore(tmp_path: Path, capsys: pyt
     assert _refused(["run", str(path), "--duration", "3"], capsys) == \
         "--duration: expected a script that reads TONGBAN_SCRIPT_SECONDS, found fixed.py, which does not " \
         "(it sets its own durations)"
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "nan"])
+def test_sweep_refuses_a_budget_that_is_not_positive(budget: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(ROOT / "scenarios" / "quickstart.toml"), "--set", "load.rate_per_s=10",
+                 "--budget-ms", budget, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"tongban: error: --budget-ms: expected a p99 budget in ms greater than 0, "
+                                       f"found {float(budget):g}\n")
+    assert not out.exists()
