@@ -328,6 +328,9 @@ def test_forgotten_ledger_is_finalised_its_rows_committed_and_its_file_closed(db
     gc.collect()
     assert writer.wait_stopped(10)
     assert verify_ledger(db).rows == 1
+    with Ledger(db, node_code="990001") as again:  # and its writer lock went with it
+        again.append(entry(2))
+    assert verify_ledger(db).rows == 2
 
 
 def test_the_ledgers_of_a_process_share_one_writer_thread(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ before it writes anything; the lock goes with close() or with the process."""
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import signal
@@ -130,18 +129,6 @@ def test_a_failed_writer_reports_its_failure_and_keeps_the_file_until_closed(db:
     with Ledger(db, node_code="440000") as again:
         again.append(entry(3))
     assert verify_ledger(db).rows == 1
-
-
-def test_a_forgotten_ledger_releases_its_file(db: Path) -> None:
-    ledger = Ledger(db, node_code="440000", flush_interval_ms=60_000)
-    ledger.append(entry(1))
-    writer = ledger._writer
-    del ledger
-    gc.collect()
-    assert writer.wait_stopped(10)
-    with Ledger(db, node_code="440000") as again:
-        again.append(entry(2))
-    assert verify_ledger(db).rows == 2
 
 
 def test_a_ledger_whose_last_commit_fails_at_close_still_lets_the_file_go(db: Path) -> None:
