@@ -9,7 +9,6 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import grpc
 
@@ -20,16 +19,17 @@ from exchange.errors import (AccessDeniedError, ConfigError, HeaderError, Payloa
                              PeerUnavailableError, RoutingError, TongbanError)
 from exchange.header import check_header_shape, make_header
 from exchange.opener import addressed_to, check_binding
-from nodes._grpc import Served, not_serving_when_ledger_fails, open_channel, peer_code, start_server
+from nodes._grpc import Served, not_serving_when_ledger_fails, open_channel, start_server
+from nodes._province_services import WINDOW_CLIENT, _NodeServicer, _WindowServicer
 from nodes._status import error_from_rpc
 from nodes.core import Clock, NodeCore
-from nodes.flows import SERVED_FLOWS, WINDOW_FLOWS, Answerer, check_answer
+from nodes.flows import SERVED_FLOWS, Answerer, check_answer
 from nodes.apply import apply
 from nodes.transfer import recover as recover_transfers
 from nodes.transfer import transfer
 from nodes.transfer_store import TransferStore
 from nodes.link import LinkShim
-from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, WINDOW_STREAM, StreamMux, check_transport, serve_frames
+from nodes.stream import EXCHANGE_STREAM, HANDLE_STREAM, StreamMux, check_transport
 from nodes.store import ProvinceStore
 from tongban.v1 import (
     directory_pb2,
@@ -48,52 +48,6 @@ __all__ = ["WINDOW_CLIENT", "ProvinceNode"]
 log = logging.getLogger(__name__)
 #: After this long registering with the hub, a province says it is still waiting (it waits up to 30 s).
 _SAY_WAITING_S = 3.0
-
-#: Common name of the client certificate that service windows (and the load
-#: generator standing in for them) present to WindowService.
-WINDOW_CLIENT = "window"
-
-
-class _NodeServicer(services_pb2_grpc.NodeServiceServicer):
-    def __init__(self, node: ProvinceNode) -> None:
-        self.node = node
-
-    async def Handle(self, request: services_pb2.HandleRequest,
-                     context: grpc.aio.ServicerContext) -> services_pb2.HandleResponse:
-        return services_pb2.HandleResponse(envelope=await self.node.dispatch(request.envelope, peer_code(context)))
-
-    async def HandleStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
-        async for reply in serve_frames(request_iterator, method=HANDLE_STREAM, peer=peer_code(context),
-                                        handle=self.node.dispatch, on_undecodable=self.node.core.record_undecodable):
-            yield reply
-
-
-class _WindowServicer(services_pb2_grpc.WindowServiceServicer):
-    def __init__(self, node: ProvinceNode) -> None:
-        self.node = node
-
-    async def Submit(self, request: services_pb2.SubmitRequest,
-                     context: grpc.aio.ServicerContext) -> services_pb2.SubmitResponse:
-        return await self.submit(request, peer_code(context))
-
-    async def SubmitStream(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
-        async for reply in serve_frames(request_iterator, method=WINDOW_STREAM, peer=peer_code(context),
-                                        handle=self.submit, on_undecodable=self.node.core.record_undecodable):
-            yield reply
-
-    async def submit(self, request: services_pb2.SubmitRequest, peer: str,
-                     timeout_s: float | None = None) -> services_pb2.SubmitResponse:
-        """One submission from TLS peer ``peer`` (the caller's timeout is not needed: every
-        flow ends within the node's own request timeout)."""
-        if peer != WINDOW_CLIENT:
-            raise PeerIdentityError(f"WindowService serves the client {WINDOW_CLIENT!r}, found TLS peer {peer!r}")
-        if request.flow not in WINDOW_FLOWS:
-            raise PayloadTypeError(f"flow: expected one of the flows a window submits ({', '.join(WINDOW_FLOWS)}), "
-                                   f"found {request.flow[:80]!r}")
-        if self.node.down:
-            raise PeerUnavailableError(f"node {self.node.code} is down")
-        return await self.node.submit(request)
-
 
 class ProvinceNode:
     """One province: its store, its identity, its servers and its hub channel.
