@@ -6,8 +6,9 @@ Faults act through the nodes' control pipes (see ``nodes.process``):
   at the end it serves again on the same port;
 - ``link_slow`` / ``link_loss``: every process changes the link between the named
   provinces and the hub (delay, jitter / loss), and restores it at the end;
-- ``partition``: the named provinces' links deliver nothing; calls over them wait
-  for their deadline and fail;
+- ``partition``: the named provinces' links deliver nothing while it lasts; a call
+  over one waits for it to heal (as TCP retransmits) and fails at its deadline if it
+  has not;
 - ``key_revoked``: the hub revokes the province's signing key and publishes a new
   directory version; from then on its messages are refused (permanent);
 - ``node_crash`` / ``hub_crash``: the process is killed with SIGKILL (a province's

@@ -205,7 +205,8 @@ def run_scenario(scenario: Scenario, *, out_dir: Path, cache_dir: Path,
     children = Children(out_dir / "logs")
     loadgens: list[Any] = []
     meter = BusyMeter()
-    common = ["--pki", str(pki), "--data", str(data), "--links", str(out_dir / "links.json")]
+    common = ["--pki", str(pki), "--data", str(data), "--links", str(out_dir / "links.json"),
+              "--request-timeout", repr(scenario.request_timeout_s)]  # the nodes' deadline is the scenario's
     try:
         progress.phase("starting the hub")
         hub = children.start(["node", "hub", *common, "--listen", "127.0.0.1:0",

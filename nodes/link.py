@@ -5,14 +5,16 @@ Each province has one link to the hub. A call over it crosses the link twice
 (request and response); each crossing waits ``delay ± jitter``. A lost message is
 modelled the way TCP experiences it: the segment is retransmitted after a
 timeout (at least 200 ms, or twice the link's round trip), so loss shows as
-latency, not as an application error. A partitioned link delivers nothing: the
-call waits until its deadline and then fails as unavailable.
+latency, not as an application error. A partitioned link delivers nothing while
+it lasts: a message waits for it to heal (as TCP keeps retransmitting) and then
+crosses; if it has not healed by the call's deadline, the call fails as unavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from exchange.errors import PeerUnavailableError
@@ -67,11 +69,34 @@ class LinkShim:
         self.paths = paths or Paths()
         self.rng = rng or random.Random()
         self._pair_ms: dict[tuple[str, str], float] = {}
+        #: per partitioned province: set when its partition heals (what waiting messages wait on)
+        self._healed: dict[str, asyncio.Event] = {}
 
     def set(self, code: str, **changes: float | bool) -> Link:
         link = replace(self.links.get(code, Link()), **changes)  # type: ignore[arg-type]
         self.links[code] = link
+        if "partitioned" in changes:
+            healed = self._healed.setdefault(code, asyncio.Event())
+            if link.partitioned:
+                healed.clear()
+            else:
+                healed.set()
         return link
+
+    async def _until_healed(self, codes: tuple[str, ...], timeout_s: float, refusal: Callable[[str], str]) -> None:
+        """Wait (within ``timeout_s`` in all) for the partitions of ``codes`` to heal;
+        PeerUnavailableError(``refusal(code)``) for one that has not healed by then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for code in codes:
+            link = self.links.get(code)
+            if link is None or not link.partitioned:
+                continue
+            healed = self._healed.setdefault(code, asyncio.Event())
+            try:
+                await asyncio.wait_for(healed.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise PeerUnavailableError(refusal(code)) from None
 
     def one_way_ms(self, code: str) -> float:
         """Time for one message to cross ``code``'s link (without partitions)."""
@@ -117,12 +142,8 @@ class LinkShim:
 
     async def cross_pair(self, a: str, b: str, *, timeout_s: float) -> None:
         """Wait for one crossing of the direct path between ``a`` and ``b``."""
-        for code in (a, b):
-            link = self.links.get(code)
-            if link is not None and link.partitioned:
-                await asyncio.sleep(timeout_s)
-                raise PeerUnavailableError(f"{code} is partitioned: nothing arrived from the path {a}–{b} "
-                                           f"within {timeout_s:g} s")
+        await self._until_healed((a, b), timeout_s, lambda code: f"{code} is partitioned: nothing arrived from "
+                                 f"the path {a}–{b} within {timeout_s:g} s")
         ms = self.pair_one_way_ms(a, b)
         if ms > 0:
             await asyncio.sleep(ms / 1000.0)
@@ -133,9 +154,8 @@ class LinkShim:
         if link is None:
             return
         if link.partitioned:
-            await asyncio.sleep(timeout_s)
-            raise PeerUnavailableError(f"link between {code} and the hub is partitioned: nothing arrived "
-                                       f"within {timeout_s:g} s")
+            await self._until_healed((code,), timeout_s, lambda c: f"link between {c} and the hub is partitioned: "
+                                     f"nothing arrived within {timeout_s:g} s")
         ms = self.one_way_ms(code)
         if ms > 0:
             await asyncio.sleep(ms / 1000.0)

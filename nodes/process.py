@@ -192,14 +192,14 @@ async def _serve_until_stopped(nodes: dict[str, _Steerable], shim: LinkShim) -> 
 
 async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path | None = None,
                     topology: str = "star", metrics_port: int | None = None, transport: str = "stream",
-                    tls_gate: bool = True) -> None:
+                    tls_gate: bool = True, request_timeout_s: float = 10.0) -> None:
     from nodes.hub import HubNode
 
     shim = load_links(links)
     observer, metrics = _start_metrics(metrics_port)
     try:
         hub = HubNode(pki_dir=pki_dir, data_dir=data_dir, links=shim, topology=topology, transport=transport,
-                      tls_gate=tls_gate)
+                      tls_gate=tls_gate, forward_timeout_s=request_timeout_s)
         hub.core.observer = observer
         try:
             port = await hub.start(listen)
@@ -215,7 +215,8 @@ async def serve_hub(*, pki_dir: Path, data_dir: Path, listen: str, links: Path |
 
 async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path, listen: str, hub: str,
                           links: Path | None = None, metrics_port: int | None = None,
-                          transport: str = "stream", tls_gate: bool = True, cohost: bool = False) -> None:
+                          transport: str = "stream", tls_gate: bool = True, cohost: bool = False,
+                          request_timeout_s: float = 10.0) -> None:
     """Serve the provinces ``codes`` in this process; with ``cohost`` the first of them
     (in code order) carries the others' exchanges on its connections (ProvinceNode)."""
     from nodes.province import ProvinceNode
@@ -230,7 +231,8 @@ async def serve_provinces(*, codes: Sequence[str], pki_dir: Path, data_dir: Path
         nodes: list[ProvinceNode] = []
         for c in sorted(codes) if cohost else codes:
             nodes.append(ProvinceNode(code=c, pki_dir=pki_dir, data_dir=data_dir, hub=hub, links=shim,
-                                      transport=transport, tls_gate=tls_gate, host=nodes[0] if nodes and cohost else None))
+                                      transport=transport, tls_gate=tls_gate, host=nodes[0] if nodes and cohost else None,
+                                      request_timeout_s=request_timeout_s))
         for node in nodes:
             node.core.observer = observer
         try:

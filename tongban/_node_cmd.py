@@ -44,6 +44,8 @@ def check_province_codes(codes: list[str], pki_dir: Path) -> None:
 def check_node_args(a: argparse.Namespace) -> None:
     """Every check ``tongban node`` makes before it starts anything."""
     check_endpoint("--listen", a.listen)
+    if not 0 < a.request_timeout <= 3600:
+        raise ConfigError(f"--request-timeout: expected seconds in (0, 3600], found {a.request_timeout:g}")
     if a.role == "province":
         check_endpoint("--hub", a.hub, lowest_port=1)
         if len(a.codes) > 1 and int(a.listen.rpartition(":")[2]) != 0:
@@ -59,8 +61,10 @@ def cmd_node(a: argparse.Namespace) -> int:
     metrics_port = a.metrics_port or None  # 0: off
     if a.role == "hub":
         run_hub(pki_dir=a.pki, data_dir=a.data, listen=a.listen, links=a.links, topology=a.topology,
-                metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate)
+                metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate,
+                request_timeout_s=a.request_timeout)
     else:
         run_provinces(codes=a.codes, pki_dir=a.pki, data_dir=a.data, listen=a.listen, hub=a.hub, links=a.links,
-                      metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate, cohost=a.cohost)
+                      metrics_port=metrics_port, transport=a.transport, tls_gate=a.tls_gate, cohost=a.cohost,
+                      request_timeout_s=a.request_timeout)
     return 0

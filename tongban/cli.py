@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--transport", choices=["stream", "unary"], default="stream",
                         help="how this node sends envelopes to other nodes: multiplexed over one long-lived "
                              "stream per peer (default), or one unary call each (it serves both)")
+        sp.add_argument("--request-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds a request this node sends (a province) or forwards (the hub) may take "
+                             "before it fails as unavailable (default 10; a scenario's load.request_timeout_s)")
         sp.add_argument("--tls-gate", action=argparse.BooleanOptionalAction, default=True,
                         help="do the mTLS handshake in tongban's TLS gate, so refused handshakes (no client "
                              "certificate, a foreign CA, an expired certificate) are in the ledger (default); "

@@ -223,3 +223,34 @@ duration_s = 1
     failed = dict(zip(ts["t_s"], ts["failed"], strict=True))
     assert all(failed.get(t, 0) == 0 for t in (8,)), failed  # and everything works again afterwards
     assert [f["applied"] for f in report["faults"]] == [True, True]
+
+
+def test_a_partition_near_the_end_loses_nothing_and_the_nodes_keep_the_scenario_deadline(
+        tmp_path: Path, cache: Path) -> None:
+    # request_timeout_s = 2: the provinces fail a request the partition holds at 2 s (they used
+    # to wait 10 s whatever the scenario said, and the run ended with those requests in no ledger:
+    # "lost"); one sent late in the partition crosses when it heals, 1 s before the load ends
+    path = _write(tmp_path, "cut", f"""
+[topology]
+nodes = {NODES}
+delay = 0
+[load]
+duration_s = 6
+warmup_s = 0
+request_timeout_s = 2
+[load.flows."identity.verify"]
+rate_per_s = 40
+[[faults]]
+kind = "partition"
+at_s = 2
+duration_s = 3
+nodes = ["440000"]
+""")
+    report = _run(path, tmp_path / "out", cache)
+    rec = report["reconciliation"]
+    assert rec["lost"] == 0 and rec["failed"] > 0, rec
+    assert rec["sent"] == rec["delivered"] + rec["rejected"] + rec["failed"]
+    failures = [r.entry for r in read_entries(tmp_path / "out" / "data" / "440000.sqlite", direction="rejected")]
+    assert failures and {e.reason for e in failures} == {
+        "link between 440000 and the hub is partitioned: nothing arrived within 2 s"}
+    assert report["faults"][0]["end_s"] == 5.0
