@@ -336,7 +336,8 @@ def _render(out_dir: Path, progress: LiveProgress) -> None:
         from exchange.report import render_report
     except ImportError:  # pragma: no cover - renderer is part of the package
         return
-    progress.phase("writing report.md, report.html and charts")
+    progress.phase("writing the report files (report.md, and report.html and charts unless the scenario "
+                   "turns them off)")
     render_report(out_dir)
 
 
