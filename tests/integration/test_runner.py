@@ -34,6 +34,27 @@ def _write(tmp_path: Path, name: str, body: str) -> Path:
     return path
 
 
+def _one_fault(kind: str, *, at_s: float, duration_s: float, load_s: float, topology: str = "",
+               load: str = "") -> str:
+    """A scenario body: four provinces, no link delay, identity checks at 40/s with a 2 s
+    deadline, and one fault on 440000."""
+    return f"""
+[topology]
+nodes = {NODES}
+{topology}delay = 0
+[load]
+duration_s = {load_s:g}
+{load}request_timeout_s = 2
+[load.flows."identity.verify"]
+rate_per_s = 40
+[[faults]]
+kind = "{kind}"
+at_s = {at_s:g}
+duration_s = {duration_s:g}
+nodes = ["440000"]
+"""
+
+
 def _run(path: Path, out: Path, cache: Path) -> dict:
     scenario = load_scenario(path)
     run_scenario(scenario, out_dir=out, cache_dir=cache, progress=LiveProgress(total_s=1, enabled=False))
@@ -43,23 +64,9 @@ def _run(path: Path, out: Path, cache: Path) -> dict:
 @pytest.mark.parametrize("cohost", [False, True], ids=["own-connections", "cohosted"])
 def test_node_down_fails_only_inside_its_window_and_recovers(tmp_path: Path, cache: Path, cohost: bool) -> None:
     # co-hosted, 110000 carries 440000 (the node taken down) and 310000 carries 510000
-    path = _write(tmp_path, "down", f"""
-[topology]
-nodes = {NODES}
-province_processes = 2
-cohost = {str(cohost).lower()}
-delay = 0
-[load]
-duration_s = 8
-request_timeout_s = 2
-[load.flows."identity.verify"]
-rate_per_s = 40
-[[faults]]
-kind = "node_down"
-at_s = 2
-duration_s = 2
-nodes = ["440000"]
-""")
+    path = _write(tmp_path, "down", _one_fault(
+        "node_down", at_s=2, duration_s=2, load_s=8,
+        topology=f"province_processes = 2\ncohost = {str(cohost).lower()}\n"))
     report = _run(path, tmp_path / "out", cache)
     ts = report["timeseries"]
     failed = dict(zip(ts["t_s"], ts["failed"], strict=True))
@@ -230,22 +237,7 @@ def test_a_partition_near_the_end_loses_nothing_and_the_nodes_keep_the_scenario_
     # request_timeout_s = 2: the provinces fail a request the partition holds at 2 s (they used
     # to wait 10 s whatever the scenario said, and the run ended with those requests in no ledger:
     # "lost"); one sent late in the partition crosses when it heals, 1 s before the load ends
-    path = _write(tmp_path, "cut", f"""
-[topology]
-nodes = {NODES}
-delay = 0
-[load]
-duration_s = 6
-warmup_s = 0
-request_timeout_s = 2
-[load.flows."identity.verify"]
-rate_per_s = 40
-[[faults]]
-kind = "partition"
-at_s = 2
-duration_s = 3
-nodes = ["440000"]
-""")
+    path = _write(tmp_path, "cut", _one_fault("partition", at_s=2, duration_s=3, load_s=6, load="warmup_s = 0\n"))
     report = _run(path, tmp_path / "out", cache)
     rec = report["reconciliation"]
     assert rec["lost"] == 0 and rec["failed"] > 0, rec
