@@ -214,12 +214,13 @@ async def start_server(
     certificate (``peer_code``). Without it, grpcio does the handshake
     and refuses bad clients before any tongban code can see them.
     """
+    services = list(services)  # read twice: to build the server and to report on them by name
+    names = tuple(name for _, _, name in services)
     if not gate:
         creds = server_credentials(key_pem=tls.key_pem, chain_pem=tls.chain_pem, root_pem=tls.root_pem)
         server, port, health = build_server(creds=creds, listen=listen, services=services,
                                             on_undecodable=on_undecodable)
         await server.start()
-        names = tuple(name for _, _, name in services)
         await mark_serving(health, names)
         return Served(server, port, None, health, names)
     host, _, port_text = listen.rpartition(":")
@@ -237,7 +238,6 @@ async def start_server(
             raise OSError(f"Failed to bind to address {listen}; {e.strerror or e}") from e
         raise
     _GATES.append(front)
-    names = tuple(name for _, _, name in services)
     await mark_serving(health, names)
     return Served(server, port, front, health, names)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import itertools
 import os
@@ -141,6 +142,12 @@ def not_a_tls_client(cert: x509.Certificate | bytes) -> str | None:
     subject = " ".join([*(f"CN={v}" for v in cn), *(f"OU={v}" for v in ou)]) or leaf.subject.rfc4514_string()
     return (f"the certificate of {cn[0] if len(cn) == 1 else '?'} ({subject}), which is not a TLS certificate "
             "(no clientAuth extended key usage)")
+
+
+@functools.lru_cache(maxsize=4096)
+def _not_a_tls_client_der(der: bytes) -> str | None:
+    """:func:`not_a_tls_client` of a client leaf's DER, once per certificate seen."""
+    return not_a_tls_client(der)
 
 
 @dataclass
@@ -342,7 +349,6 @@ class TlsGate:
         self._tasks: set[asyncio.Task[None]] = set()
         self._relays: set[_Client] = set()
         self._certs: dict[_Key, bytes] = {}
-        self._purpose: dict[bytes, str | None] = {}  # not_a_tls_client of each client leaf (DER) seen
         self._handshaking = 0
 
     @property
@@ -449,12 +455,7 @@ class TlsGate:
                          "a client that did not offer ALPN h2")
             return
         der = ssl_object.getpeercert(binary_form=True)
-        if der in self._purpose:
-            found = self._purpose[der]
-        else:
-            if len(self._purpose) >= 4096:
-                self._purpose.clear()
-            found = self._purpose[der] = not_a_tls_client(der)
+        found = _not_a_tls_client_der(der)
         if found is not None:
             _close_tls(tls, raw)
             self._refuse(peer, "tls_not_tls_cert", f"TLS handshake from {peer} refused: {_WANT_TLS}{found}")

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from exchange.metrics import fell_behind
-from exchange.report._schema import array, num, obj
+from exchange.report._schema import array, counts, num, obj
 
 __all__ = ["print_summary"]
 
@@ -76,7 +76,7 @@ def print_summary(report: dict[str, Any], out_dir: Path, console: Console | None
     if rec or ledgers:
         line = "reconciliation: " + ", ".join(f"{k} {_count(rec.get(k))}"
                                               for k in ("sent", "delivered", "rejected", "failed", "lost"))
-        at_window = {str(k): int(num(v) or 0) for k, v in sorted(obj(rec.get("at_window")).items()) if num(v)}
+        at_window = counts(rec.get("at_window"))
         if at_window:  # refused or unreachable windows sent nothing on: outside the counts above
             line += "; failed at the window, outside these: " + escape(", ".join(f"{k} {v}" for k, v in at_window.items()))
             if "window_deadline_exceeded" in at_window:

@@ -16,7 +16,7 @@ from typing import Any
 
 from exchange.errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "array", "expect_report", "load_report", "num", "obj", "settings"]
+__all__ = ["SCHEMA_VERSION", "array", "counts", "expect_report", "load_report", "num", "obj", "settings"]
 
 SCHEMA_VERSION = 1
 """The report.json schema version this tongban reads (``schema_version``)."""
@@ -40,6 +40,12 @@ def num(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
         return None
     return float(x)
+
+
+def counts(x: Any) -> dict[str, int]:
+    """A JSON object of counts (e.g. ``reconciliation.at_window``), by key, without the zero,
+    null or non-numeric ones."""
+    return {str(k): int(v) for k, v in sorted((k, num(v)) for k, v in obj(x).items()) if v}
 
 
 def _found(doc: Any) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from exchange.geo import HUB_CODE, PROVINCES
 from exchange.report._axes import MIN_SAMPLES, latency_gaps, plain_log_axis
 from exchange.report._schema import array as _list
+from exchange.report._schema import num as _num
 from exchange.report._schema import obj
 
 if TYPE_CHECKING:
@@ -142,14 +143,6 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight", pad_inches=0.15)
     return buf.getvalue()
-
-
-def _num(x: Any) -> float | None:
-    """A finite float, or None for null / NaN / junk."""
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    f = float(x)
-    return f if math.isfinite(f) else None
 
 
 def _sig(v: float) -> str:

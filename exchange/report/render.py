@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from typing import Any
 from exchange.geo import HUB_CODE, PROVINCE_CODES, PROVINCES
 from exchange.metrics import fell_behind
 from exchange.report._schema import SCHEMA_VERSION, load_report, obj, settings
+from exchange.report._schema import counts as count_map
+from exchange.report._schema import num as _num
 from exchange.report._schema import array as _list
 from exchange.report.charts import CHARTS, draw_charts
 
@@ -67,12 +68,6 @@ Block = Heading | Para | Table | Image
 
 
 # -- formatting -----------------------------------------------------------------------------
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        return None
-    return float(x)
 
 
 def _int(x: Any) -> str:
@@ -207,7 +202,7 @@ def _window(r: dict[str, Any]) -> str:
 
 def at_window_sentence(at_window: Any) -> str:
     """report.md's words for ``reconciliation.at_window`` ("" when there were none)."""
-    counts = {str(k): int(_num(v) or 0) for k, v in sorted(obj(at_window).items()) if _num(v)}
+    counts = count_map(at_window)
     n = sum(counts.values())
     if not n:
         return ""
